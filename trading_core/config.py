@@ -1,0 +1,239 @@
+"""Configuration: ``config/trading.yaml`` validated by pydantic, with environment overrides.
+
+Paths and secrets can be overridden from the environment so the same file serves a laptop, CI and
+a server: ``TRADING_DATA_DIR`` moves every runtime file, ``TRADING_WAREHOUSE`` the DuckDB file, and
+API keys are only ever read from the variables the config names (never stored in the file).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+from .symbols import check_symbol, check_venue
+from .timeframes import timeframe_ms
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "trading.yaml"
+
+ProviderName = Literal["sample", "ccxt", "yfinance"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UniverseConfig(_Strict):
+    """A set of symbols on one venue and timeframe, fetched through an ordered provider list."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    asset_class: Literal["crypto", "equity"]
+    venue: str
+    timeframe: str
+    symbols: list[str] = Field(min_length=1)
+    providers: list[ProviderName] = Field(
+        default_factory=lambda: ["sample"], min_length=1,
+        description="failover order: the first provider that answers wins",
+    )
+    start: date = Field(description="first day to ingest")
+
+    @field_validator("venue")
+    @classmethod
+    def _venue(cls, v: str) -> str:
+        return check_venue(v)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, v: str) -> str:
+        timeframe_ms(v)
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, v: list[str]) -> list[str]:
+        for s in v:
+            check_symbol(s)
+        if len(set(v)) != len(v):
+            raise ValueError("symbols are listed twice")
+        return v
+
+
+class CcxtConfig(_Strict):
+    """Live crypto bars through ccxt. Keys come from the named environment variables only."""
+
+    exchange_id: str = "coinbase"
+    enable_rate_limit: bool = True
+    timeout_ms: int = Field(default=15_000, gt=0)
+    page_limit: int = Field(default=300, gt=0, le=5000)
+    retry_deadline_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+
+    @field_validator("exchange_id")
+    @classmethod
+    def _exchange(cls, v: str) -> str:
+        return check_venue(v)
+
+
+class YfinanceConfig(_Strict):
+    """Live equity bars through yfinance (daily, and intraday where Yahoo serves it)."""
+
+    timeout_s: float = Field(default=30.0, gt=0)
+    retry_deadline_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+
+
+class ValidationConfig(_Strict):
+    """Thresholds of the validation contract (rule codes in trading_core.market_data.validation)."""
+
+    spike_mad_k: float = Field(default=10.0, gt=0, description="|log return| > k x rolling MAD is a spike")
+    spike_window: int = Field(default=50, ge=5)
+    spike_min_move: float = Field(default=0.08, gt=0, description="and the move exceeds this fraction")
+    stale_bars: int = Field(default=24, ge=2, description="this many identical closes with zero volume")
+    max_gap_report: int = Field(default=1000, ge=1)
+    future_tolerance_bars: int = Field(default=1, ge=0)
+
+
+class MarketDataConfig(_Strict):
+    mode: Literal["offline", "live"] = Field(
+        default="offline",
+        description="offline: every universe uses the sample provider; live: the listed providers",
+    )
+    cache_dir: Path = Path(".cache/market_data")
+    sample_dir: Path = Path(".cache/sample-packages")
+    universes: list[UniverseConfig] = Field(min_length=1)
+    ccxt: CcxtConfig = CcxtConfig()
+    yfinance: YfinanceConfig = YfinanceConfig()
+    validation: ValidationConfig = ValidationConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MarketDataConfig:
+        names = [u.name for u in self.universes]
+        if len(set(names)) != len(names):
+            raise ValueError("universe names must be unique")
+        return self
+
+
+class WarehouseConfig(_Strict):
+    path: Path = Path("data/warehouse.duckdb")
+    serving_dir: Path = Path("data/serving")
+    lock_deadline_s: float = Field(default=30.0, gt=0)
+
+
+class ServicesConfig(_Strict):
+    """Where the UIs listen. Loopback unless a user deliberately changes it."""
+
+    host: str = "127.0.0.1"
+    dagster_port: int = Field(default=3000, gt=0, lt=65536)
+    streamlit_port: int = Field(default=8501, gt=0, lt=65536)
+    mlflow_port: int = Field(default=5000, gt=0, lt=65536)
+
+
+class TradingConfig(_Strict):
+    """The whole file. Unknown keys are errors, so a typo never silently falls back to a default."""
+
+    data_dir: Path = Path("data")
+    warehouse: WarehouseConfig = WarehouseConfig()
+    market_data: MarketDataConfig
+    services: ServicesConfig = ServicesConfig()
+    engine: dict[str, Any] = Field(default_factory=dict, description="see trading_core.engine")
+    venues: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-venue fee schedules and exchange rules (engine)"
+    )
+
+    def resolve(self, root: Path) -> TradingConfig:
+        """Return a copy with relative paths anchored at ``root`` and env overrides applied."""
+        data_dir = Path(os.environ.get("TRADING_DATA_DIR") or _anchor(self.data_dir, root))
+        wh = self.warehouse
+        default_wh = wh.path == WarehouseConfig().path
+        wh_path = os.environ.get("TRADING_WAREHOUSE") or (
+            data_dir / "warehouse.duckdb" if default_wh else _anchor(wh.path, root)
+        )
+        serving = data_dir / "serving" if wh.serving_dir == WarehouseConfig().serving_dir else _anchor(
+            wh.serving_dir, root)
+        md = self.market_data
+        cache = os.environ.get("TRADING_CACHE_DIR")
+        return self.model_copy(update={
+            "data_dir": data_dir,
+            "warehouse": wh.model_copy(update={"path": Path(wh_path), "serving_dir": serving}),
+            "market_data": md.model_copy(update={
+                "cache_dir": Path(cache) / "market_data" if cache else _anchor(md.cache_dir, root),
+                "sample_dir": Path(cache) / "sample-packages" if cache else _anchor(md.sample_dir, root),
+            }),
+        })
+
+    def universe(self, name: str) -> UniverseConfig:
+        for u in self.market_data.universes:
+            if u.name == name:
+                return u
+        raise ConfigError("config", [f"market_data.universes: no universe named {name!r}"])
+
+
+def _anchor(p: Path, root: Path) -> Path:
+    return p if p.is_absolute() else root / p
+
+
+def secret_from_env(var: str | None) -> str | None:
+    """Read an API key from the environment variable the config names (never from the file)."""
+    return os.environ.get(var) if var else None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("TRADING_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | Path | None = None, *, resolve: bool = True) -> TradingConfig:
+    """Load and validate the config; raise ``ConfigError`` listing every problem with its place."""
+    p = Path(path) if path is not None else config_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(str(p), [f"cannot read file: {e.strerror or e}"]) from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(p), [f"{where}invalid YAML: {getattr(e, 'problem', e)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(p), ["top level: expected a mapping of sections"])
+    try:
+        cfg = TradingConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(str(p), [_describe(err, node) for err in e.errors()]) from None
+    root = p.resolve().parent.parent if p.resolve().parent.name == "config" else p.resolve().parent
+    return cfg.resolve(root) if resolve else cfg
+
+
+def _describe(err: Any, node: yaml.Node | None) -> str:
+    loc = [x for x in err["loc"] if not (isinstance(x, str) and x.startswith(("function-", "list[", "dict[")))]
+    dotted = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".") or "top level"
+    line = _line_of(node, loc)
+    where = f" (line {line})" if line else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{dotted}{where}: {msg}"
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """Line number of the deepest YAML node along ``loc`` (1-based)."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+            if nxt is None:
+                break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        best = node.start_mark.line + 1
+    return best
