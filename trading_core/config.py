@@ -160,12 +160,13 @@ class TradingConfig(_Strict):
             wh.serving_dir, root)
         md = self.market_data
         cache = os.environ.get("TRADING_CACHE_DIR")
+        sample = os.environ.get("TRADING_SAMPLE_DIR")
         return self.model_copy(update={
             "data_dir": data_dir,
             "warehouse": wh.model_copy(update={"path": Path(wh_path), "serving_dir": serving}),
             "market_data": md.model_copy(update={
                 "cache_dir": Path(cache) / "market_data" if cache else _anchor(md.cache_dir, root),
-                "sample_dir": Path(cache) / "sample-packages" if cache else _anchor(md.sample_dir, root),
+                "sample_dir": Path(sample) if sample else _anchor(md.sample_dir, root),
             }),
         })
 

@@ -1,0 +1,36 @@
+"""Suite-wide guards: every test gets its own data directory and never touches the network.
+
+pytest-socket (configured in pyproject) refuses any non-loopback connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from trading_core.config import PROJECT_ROOT
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+SAMPLE_DIR = PROJECT_ROOT / ".cache" / "sample-packages"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point TRADING_DATA_DIR at a fresh folder so no test writes the real data/ directory."""
+    data = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("TRADING_DATA_DIR", str(data))
+    monkeypatch.delenv("TRADING_WAREHOUSE", raising=False)
+    monkeypatch.setenv("TRADING_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    return data
+
+
+@pytest.fixture
+def sample_dir() -> Path:
+    """Where `make install` downloads the packages that carry the real sample history."""
+    if not (SAMPLE_DIR / ".complete").exists() and not any(SAMPLE_DIR.glob("*.whl")):
+        pytest.fail(f"sample packages missing in {SAMPLE_DIR}: run `make install`")
+    return SAMPLE_DIR

@@ -1,0 +1,75 @@
+"""``trading up``: load the offline data if the warehouse is empty, then run the services.
+
+Starts the Dagster webserver and daemon (``dagster dev``) on the configured loopback host and
+prints the URLs. Ctrl-C (or SIGTERM) stops every child cleanly. Services are started as
+subprocesses, so trading_core stays free of Dagster imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..config import PROJECT_ROOT, config_path, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="load offline data if needed and start the services")
+    p.add_argument("--no-load", action="store_true", help="skip loading the offline data set")
+    p.set_defaults(handler=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
+    env["TRADING_CONFIG"] = str(Path(args.config or config_path()).resolve())
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if not args.no_load:
+        from .ingest import _warehouse
+
+        if _warehouse(cfg).is_empty():
+            print("Warehouse is empty: loading the offline default data set ...", flush=True)
+            rc = subprocess.call([str(bin_dir / "trading"), "ingest", "sample"], env=env)
+            if rc != 0:
+                print("trading: loading the sample data failed; see above", file=sys.stderr)
+                return rc
+    host = cfg.services.host
+    services = {
+        "Dagster": ([str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+                     "-h", host, "-p", str(cfg.services.dagster_port)],
+                    f"http://{host}:{cfg.services.dagster_port}"),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, (cmd, url) in services.items():
+            procs.append(subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))
+            print(f"{name}: {url}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return next(p.returncode for p in procs if p.poll() is not None) or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(procs)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGINT each service's process group (what Ctrl-C would send), then SIGKILL stragglers."""
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+    deadline = time.monotonic() + 20
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()

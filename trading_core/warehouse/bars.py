@@ -1,0 +1,224 @@
+"""Bars in and out of ``market.bars``: idempotent, revision-keeping, all-or-nothing batch writes.
+
+A batch is written in ONE transaction together with its quality issues, quarantined rows and its
+``ingest_batches`` record, so a crash leaves the store exactly as before or after the batch.
+Identical rows are no-ops; a restated bar moves its old value to ``market.bar_revisions`` and
+bumps ``revision``. Symbols and venues are bound values, never identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import duckdb
+import polars as pl
+
+from ..market_data.schema import OHLCV_COLUMNS, OHLCV_SCHEMA
+from ..symbols import check_symbol, check_venue
+from ..timeframes import timeframe_ms
+from .connection import transaction
+
+_VALUE_COLS = ("open", "high", "low", "close", "volume")
+_DISTINCT = " OR ".join(f"b.{c} IS DISTINCT FROM i.{c}" for c in _VALUE_COLS)
+_KEY = "b.venue = $venue AND b.symbol = $symbol AND b.timeframe = $timeframe AND b.ts = i.ts"
+
+
+class IssueLike(Protocol):
+    rule: str
+    action: Any
+    count: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    detail: str
+
+
+class ReportLike(Protocol):
+    """What the writer needs from a validation report (trading_core.market_data.validation)."""
+
+    accepted: pl.DataFrame
+    dropped: pl.DataFrame
+    quarantined: pl.DataFrame
+    issues: Sequence[IssueLike]
+    batch_rejected: bool
+    reject_reason: str | None
+    rows_in: int
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    batch_id: str
+    status: str
+    inserted: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    dropped: int = 0
+    quarantined: int = 0
+    repaired: int = 0
+
+
+def canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast the canonical OHLCV columns (ts as ms UTC)."""
+    return frame.select(OHLCV_COLUMNS).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+
+
+def _action(a: Any) -> str:
+    return str(getattr(a, "value", a))
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    source: str,
+    report: ReportLike,
+    batch_id: str | None = None,
+) -> WriteResult:
+    """Write a validated batch (or record a rejected one) atomically; return what happened."""
+    check_venue(venue)
+    check_symbol(symbol)
+    timeframe_ms(timeframe)
+    batch_id = batch_id or uuid.uuid4().hex
+    keys = {"venue": venue, "symbol": symbol, "timeframe": timeframe}
+    repaired = sum(i.count for i in report.issues if _action(i.action) == "repair")
+    accepted = canonical(report.accepted) if not report.batch_rejected else canonical(
+        report.accepted.clear())
+    if accepted["ts"].is_duplicated().any():
+        raise ValueError("accepted bars contain duplicate timestamps; the validator must dedupe")
+    with transaction(con):
+        inserted = revised = 0
+        if accepted.height:
+            incoming = accepted  # noqa: F841  (scanned by name below)
+            con.execute("CREATE OR REPLACE TEMP TABLE _incoming AS SELECT * FROM incoming")
+            revised = _count(con, f"SELECT count(*) FROM market.bars b JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}", keys)
+            if revised:
+                con.execute(
+                    "INSERT INTO market.bar_revisions SELECT b.*, $batch FROM market.bars b "
+                    f"JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}",
+                    {**keys, "batch": batch_id},
+                )
+                sets = ", ".join(f"{c} = i.{c}" for c in _VALUE_COLS)
+                con.execute(
+                    f"UPDATE market.bars b SET {sets}, revision = b.revision + 1, batch_id = $batch "
+                    f"FROM _incoming i WHERE {_KEY} AND ({_DISTINCT})",
+                    {**keys, "batch": batch_id},
+                )
+            before = _count(con, "SELECT count(*) FROM market.bars WHERE venue=$venue AND symbol=$symbol AND timeframe=$timeframe", keys)
+            con.execute(
+                "INSERT INTO market.bars SELECT $venue, $symbol, $timeframe, i.ts, i.open, i.high, "
+                "i.low, i.close, i.volume, 0, $batch FROM _incoming i WHERE NOT EXISTS "
+                f"(SELECT 1 FROM market.bars b WHERE {_KEY})",
+                {**keys, "batch": batch_id},
+            )
+            inserted = _count(con, "SELECT count(*) FROM market.bars WHERE venue=$venue AND symbol=$symbol AND timeframe=$timeframe", keys) - before
+            con.execute("DROP TABLE _incoming")
+        unchanged = accepted.height - inserted - revised
+        status = "rejected" if report.batch_rejected else "accepted"
+        first = accepted["ts"].min() if accepted.height else None
+        last = accepted["ts"].max() if accepted.height else None
+        con.execute(
+            "INSERT INTO market.ingest_batches VALUES ($batch, $venue, $symbol, $timeframe, $source, "
+            "$status, $reason, $first, $last, $rows_in, $ins, $rev, $unch, $drop, $quar, $rep, now())",
+            {**keys, "batch": batch_id, "source": source, "status": status,
+             "reason": report.reject_reason, "first": first, "last": last,
+             "rows_in": report.rows_in, "ins": inserted, "rev": revised, "unch": unchanged,
+             "drop": report.dropped.height, "quar": report.quarantined.height, "rep": repaired},
+        )
+        if report.issues:
+            con.executemany(
+                "INSERT INTO market.quality_issues VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [[batch_id, venue, symbol, timeframe, i.rule, _action(i.action), i.count,
+                  i.first_ts, i.last_ts, i.detail] for i in report.issues],
+            )
+        if report.quarantined.height:
+            q = _quarantine_frame(report.quarantined)  # noqa: F841
+            con.execute(
+                "INSERT INTO market.quarantine SELECT $batch, $venue, $symbol, $timeframe, row_id, rule, "
+                "detail, ts, open, high, low, close, volume, raw, now() FROM q",
+                {**keys, "batch": batch_id},
+            )
+    return WriteResult(batch_id, status, inserted, revised, unchanged, report.dropped.height,
+                       report.quarantined.height, repaired)
+
+
+def _quarantine_frame(q: pl.DataFrame) -> pl.DataFrame:
+    cols: list[pl.Expr] = [
+        pl.col("row_id").cast(pl.Int64) if "row_id" in q.columns else pl.lit(None, pl.Int64).alias("row_id"),
+        pl.col("rule").cast(pl.Utf8),
+        pl.col("detail").cast(pl.Utf8) if "detail" in q.columns else pl.lit("", pl.Utf8).alias("detail"),
+    ]
+    for c, dtype in OHLCV_SCHEMA.items():
+        cols.append(pl.col(c).cast(dtype, strict=False) if c in q.columns else pl.lit(None, dtype).alias(c))
+    cols.append(pl.col("raw").cast(pl.Utf8) if "raw" in q.columns else pl.lit(None, pl.Utf8).alias("raw"))
+    return q.select(cols)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> int:
+    row = con.execute(sql, params).fetchall()
+    return int(row[0][0])
+
+
+def read_bars(
+    con: duckdb.DuckDBPyConnection,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pl.DataFrame:
+    """Bars with open time in [start, end), sorted, in the canonical schema."""
+    check_venue(venue)
+    check_symbol(symbol)
+    timeframe_ms(timeframe)
+    frame = con.sql(
+        "SELECT ts, open, high, low, close, volume FROM market.bars WHERE venue = $venue AND "
+        "symbol = $symbol AND timeframe = $timeframe AND ($start IS NULL OR ts >= $start) AND "
+        "($end IS NULL OR ts < $end) ORDER BY ts",
+        params={"venue": venue, "symbol": symbol, "timeframe": timeframe, "start": start, "end": end},
+    ).pl()
+    return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC")).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SeriesRange:
+    venue: str
+    symbol: str
+    timeframe: str
+    first_ts: datetime
+    last_ts: datetime
+    bars: int
+
+
+def series_ranges(con: duckdb.DuckDBPyConnection) -> list[SeriesRange]:
+    """Every stored series with its first/last open time and bar count."""
+    rows = con.execute(
+        "SELECT venue, symbol, timeframe, min(ts), max(ts), count(*) FROM market.bars "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    return [SeriesRange(*r) for r in rows]
+
+
+def series_range(
+    con: duckdb.DuckDBPyConnection, venue: str, symbol: str, timeframe: str
+) -> SeriesRange | None:
+    """The stored range of one series, or None; the ingest layer fetches only what is missing."""
+    rows = con.execute(
+        "SELECT venue, symbol, timeframe, min(ts), max(ts), count(*) FROM market.bars "
+        "WHERE venue = ? AND symbol = ? AND timeframe = ? GROUP BY ALL",
+        [venue, symbol, timeframe],
+    ).fetchall()
+    return SeriesRange(*rows[0]) if rows else None
+
+
+def table_digest(con: duckdb.DuckDBPyConnection, table: str = "market.bars") -> str:
+    """Order-independent content digest of a table (tests compare pre/post-batch states)."""
+    if table not in {"market.bars", "market.bar_revisions", "market.quarantine", "market.quality_issues"}:
+        raise ValueError(f"no digest for table {table}")
+    row = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {table} t").fetchall()
+    return json.dumps([int(row[0][0]), int(row[0][1])])

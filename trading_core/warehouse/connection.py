@@ -1,0 +1,92 @@
+"""Short-lived DuckDB connections with bounded, jittered retry on lock conflicts.
+
+DuckDB allows one read-write process per file, and a reader blocks a writer, so nobody may hold a
+connection for long: open, one transaction, close. A conflict is retried with jittered backoff
+until a deadline, then reported as ``WarehouseBusy`` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ..errors import WarehouseBusy
+
+log = logging.getLogger(__name__)
+
+
+def _is_lock_conflict(e: Exception) -> bool:
+    text = str(e).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def _is_wal_replay_failure(e: Exception) -> bool:
+    text = str(e).lower()
+    return "wal" in text or "replay" in text or "write-ahead" in text
+
+
+@contextlib.contextmanager
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    deadline_s: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path`` for one unit of work; uncommitted work is rolled back when the block exits."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    delay, start = 0.02, time.monotonic()
+    wal_moved = False
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if not _is_lock_conflict(e):
+                raise
+            waited = time.monotonic() - start
+            if waited > deadline_s:
+                raise WarehouseBusy(
+                    f"{path} stayed locked by another process for {waited:.0f}s; "
+                    "is a Dagster run or another command writing it?"
+                ) from e
+            sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as e:
+            wal = path.with_name(path.name + ".wal")
+            if read_only or wal_moved or not wal.exists() or not _is_wal_replay_failure(e):
+                raise
+            # A WAL that cannot be replayed makes the file unopenable. Keep it for forensics,
+            # open the last checkpoint, and say so loudly; never delete it.
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            moved = wal.with_name(f"{wal.name}.unreplayable-{stamp}")
+            wal.rename(moved)
+            wal_moved = True
+            log.warning("WAL replay of %s failed (%s); moved the WAL to %s and opened the last "
+                        "checkpoint: re-run ingestion to restore the tail", path, e, moved)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN/COMMIT, rolling back on any exception (a batch lands whole or not at all)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
