@@ -30,7 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
+    _accept_config_everywhere(sub)
     return parser
+
+
+def _accept_config_everywhere(sub: argparse._SubParsersAction) -> None:
+    """Let ``--config`` also follow any subcommand (``trading ingest live --config x.yaml``)."""
+    for child in sub.choices.values():
+        if not any("--config" in a.option_strings for a in child._actions):
+            child.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        for action in child._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_config_everywhere(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

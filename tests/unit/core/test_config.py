@@ -65,3 +65,10 @@ def test_config_validate_command_exits_2_and_lists_problems(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert "market_data.universes (line 2)" in err
     assert main(["config", "validate", str(GOOD)]) == 0
+
+
+def test_config_option_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("market_data:\n  universes: []\n")
+    assert main(["config", "validate", "--config", str(bad)]) == 2
+    assert main(["--config", str(GOOD), "config", "validate"]) == 0
