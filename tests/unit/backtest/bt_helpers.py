@@ -1,0 +1,115 @@
+"""Helpers of the backtest tests: real S&P 500 bars, a temporary warehouse, a reference simulator."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import zipfile
+
+import polars as pl
+import pytest
+
+WHEEL_GLOB = "/tmp/dl/arch-8.0.0-*.whl"
+MEMBER = "arch/data/sp500/sp500.csv.gz"
+
+
+def load_sp500() -> pl.DataFrame:
+    """Canonical OHLCV frame (ts = the trading day's 00:00 UTC) of ^GSPC, or skip if absent."""
+    wheels = sorted(glob.glob(WHEEL_GLOB))
+    if not wheels:
+        pytest.skip(f"sample wheel {WHEEL_GLOB} not present")
+    with zipfile.ZipFile(wheels[0]) as z:
+        raw = gzip.decompress(z.read(MEMBER))
+    df = pl.read_csv(io.BytesIO(raw))
+    return df.select(
+        pl.col("Date").str.strptime(pl.Date, "%m/%d/%Y").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+        .alias("ts"),
+        pl.col("Open").cast(pl.Float64).alias("open"),
+        pl.col("High").cast(pl.Float64).alias("high"),
+        pl.col("Low").cast(pl.Float64).alias("low"),
+        pl.col("Close").cast(pl.Float64).alias("close"),
+        pl.col("Volume").cast(pl.Float64).alias("volume"),
+    ).sort("ts")
+
+
+# ############# Warehouse with real bars ############# #
+
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from trading_core.warehouse import Warehouse  # noqa: E402
+
+
+@dataclass
+class _Report:
+    """The minimum ``ReportLike`` the warehouse writer takes: every row accepted, no issues."""
+
+    accepted: pl.DataFrame
+    dropped: pl.DataFrame = field(default_factory=pl.DataFrame)
+    quarantined: pl.DataFrame = field(default_factory=pl.DataFrame)
+    issues: list = field(default_factory=list)
+    batch_rejected: bool = False
+    reject_reason: str | None = None
+    rows_in: int = 0
+
+
+def build_warehouse(path: Path, bars: pl.DataFrame, *, venue: str = "yahoo", symbol: str = "^GSPC",
+                    timeframe: str = "1d") -> Warehouse:
+    wh = Warehouse(path)
+    wh.migrate()
+    wh.write_report(venue=venue, symbol=symbol, timeframe=timeframe, source="test:sp500",
+                    report=_Report(accepted=bars, rows_in=bars.height))
+    return wh
+
+
+# ############# A slow, obvious signal simulator (stands in for the engine in runner tests) ############# #
+
+from types import SimpleNamespace  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from trading_core.engine.enums import FILL_DTYPE  # noqa: E402
+
+
+def reference_simulate(ts, open, high, low, close, volume, *, entries, exits, symbol_of, model,  # noqa: A002
+                       cash=100_000.0, size_mode="all_in", size=1.0, short=False, device="cpu", seed=0):
+    """Long-only, one symbol per portfolio: all-in or fixed units, flat taker fee and fixed bps slippage."""
+    fee = model.fee_tiers[0].taker_bps / 1e4
+    slip = model.slippage_bps / 1e4
+    n, n_port = entries.shape
+    eq, cs, pos_out = np.zeros((n, n_port)), np.zeros((n, n_port)), np.zeros((n, n_port))
+    fills = []
+    for p in range(n_port):
+        s = int(symbol_of[p])
+        c, q, oid = float(cash), 0.0, 0
+        pending = 0  # +1 buy, -1 sell at the next open
+        for t in range(n):
+            if pending and model.fill_at == "next_open":
+                side, pending = pending, 0
+                c, q, oid = _fill(fills, p, s, t, ts[t], side, open[t, s], c, q, oid, fee, slip, size_mode, size, 0)
+            want = 1 if (entries[t, p] and q == 0) else (-1 if (exits[t, p] and q > 0) else 0)
+            if want:
+                if model.fill_at == "close":
+                    c, q, oid = _fill(fills, p, s, t, ts[t], want, close[t, s], c, q, oid, fee, slip, size_mode,
+                                      size, 3)
+                elif t + 1 < n:
+                    pending = want
+            eq[t, p], cs[t, p], pos_out[t, p] = c + q * close[t, s], c, q
+    rec = np.array(fills, dtype=FILL_DTYPE) if fills else np.zeros(0, dtype=FILL_DTYPE)
+    return SimpleNamespace(fills=rec, equity=eq, cash=cs, position=pos_out, final_equity=eq[-1])
+
+
+def _fill(fills, p, s, t, ts, side, ref, c, q, oid, fee, slip, size_mode, size, reason):
+    price = ref * (1 + slip) if side > 0 else ref * (1 - slip)
+    if side > 0:
+        qty = c / (price * (1 + fee)) if size_mode == "all_in" else float(size)
+        c -= qty * price * (1 + fee)
+        q += qty
+    else:
+        qty = q
+        c += qty * price * (1 - fee)
+        q = 0.0
+    fills.append((p, s, t, ts, oid, 0 if side > 0 else 1, qty, price, qty * price * fee,
+                  qty * abs(price - ref), 1, reason, 0))
+    return c, q, oid + 1

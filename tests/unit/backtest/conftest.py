@@ -1,0 +1,20 @@
+"""Fixtures of the backtest tests (helpers live in bt_helpers.py)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from bt_helpers import build_warehouse, load_sp500
+
+from trading_core.warehouse import Warehouse
+
+
+@pytest.fixture(scope="session")
+def sp500() -> pl.DataFrame:
+    return load_sp500()
+
+
+@pytest.fixture(scope="module")
+def spx_warehouse(tmp_path_factory: pytest.TempPathFactory, sp500: pl.DataFrame) -> Warehouse:
+    """A migrated warehouse holding ^GSPC daily bars on venue yahoo (1999-2018)."""
+    return build_warehouse(tmp_path_factory.mktemp("wh") / "warehouse.duckdb", sp500)

@@ -1,0 +1,131 @@
+"""What a backtest run is asked to do: one validated, frozen, JSON-serialisable request.
+
+The request is stored whole with every result (``backtest.runs.config``), so anything that changes
+an outcome must be a field here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..symbols import check_symbol, check_venue
+from ..timeframes import timeframe_ms
+
+SizingMode = Literal["all_in", "fixed", "risk"]
+FillAt = Literal["next_open", "close"]
+Calendar = Literal["crypto", "equity"]
+
+# none | fixed:<bps> | sqrt | sqrt:<coef>
+_SLIPPAGE = re.compile(r"none|fixed:(?P<bps>\d+(\.\d+)?)|sqrt(:(?P<coef>\d+(\.\d+)?))?")
+DEFAULT_SQRT_IMPACT = 0.1
+
+
+def parse_slippage(model: str) -> tuple[float, float]:
+    """``"none"`` -> (0, 0); ``"fixed:5"`` -> 5 bps; ``"sqrt[:k]"`` -> impact coefficient k.
+
+    Returns (slippage_bps, impact_coef) for the engine's ``MarketModel``. The square-root model
+    charges ``k x volatility x sqrt(order qty / bar volume)`` (the engine's impact rule).
+    """
+    m = _SLIPPAGE.fullmatch(model.strip()) if isinstance(model, str) else None
+    if not m:
+        raise ValueError(f"slippage model {model!r}: expected none, fixed:<bps> (e.g. fixed:5), sqrt or sqrt:<k>")
+    if m.group("bps") is not None:
+        return float(m.group("bps")), 0.0
+    if model.strip().startswith("sqrt"):
+        return 0.0, float(m.group("coef")) if m.group("coef") is not None else DEFAULT_SQRT_IMPACT
+    return 0.0, 0.0
+
+
+def _utc(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
+    if isinstance(v, date):
+        return datetime(v.year, v.month, v.day, tzinfo=UTC)
+    return v
+
+
+class BacktestRequest(BaseModel):
+    """One backtest: strategy and parameters on one series, with money, costs, fills and sizing.
+
+    ``start`` is inclusive and ``end`` exclusive on bar open time (the CLI turns an ``--end`` date
+    into the next midnight so the named day is included). ``fee_bps`` None uses the venue's fee
+    schedule; a number replaces it with one flat maker=taker tier. ``size`` is units for ``fixed``,
+    the fraction of equity at risk (stop at ``risk_stop_pct``) for ``risk``, ignored for
+    ``all_in``. ``venue_config`` is the ``venues.<venue>`` section of the config (fee tiers, lot
+    and tick size, ...). ``calendar`` None derives it from the venue (yahoo -> equity, else crypto).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str = Field(min_length=1)
+    params: dict[str, str | float | int] = Field(default_factory=dict)
+    symbol: str
+    venue: str
+    timeframe: str
+    start: datetime
+    end: datetime
+    cash: float = Field(default=100_000.0, gt=0, allow_inf_nan=False)
+    fee_bps: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
+    slippage: str = "none"
+    fill: FillAt = "next_open"
+    sizing: SizingMode = "all_in"
+    size: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    short: bool = False
+    calendar: Calendar | None = None
+    venue_config: dict[str, Any] = Field(default_factory=dict)
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    seed: int = 0
+    persist: bool = True
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, v: str) -> str:
+        return check_symbol(v)
+
+    @field_validator("venue")
+    @classmethod
+    def _venue(cls, v: str) -> str:
+        return check_venue(v)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, v: str) -> str:
+        timeframe_ms(v)
+        return v
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _dates(cls, v: Any) -> Any:
+        return _utc(v)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return _utc(v).astimezone(UTC)  # type: ignore[no-any-return]
+
+    @field_validator("slippage")
+    @classmethod
+    def _slippage(cls, v: str) -> str:
+        parse_slippage(v)
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _range(self) -> BacktestRequest:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end.date()} must be after start {self.start.date()}")
+        return self
+
+    def resolved_calendar(self) -> str:
+        """The trading calendar that sets annualisation: explicit, else by venue."""
+        return self.calendar or calendar_for_venue(self.venue)
+
+
+def calendar_for_venue(venue: str, asset_classes: dict[str, str] | None = None) -> str:
+    """``equity`` for stock venues (yahoo, or a venue the config lists as equity), else ``crypto``."""
+    if asset_classes and venue in asset_classes:
+        return "equity" if asset_classes[venue] == "equity" else "crypto"
+    return "equity" if venue in {"yahoo", "nyse", "nasdaq", "sample_equity"} else "crypto"

@@ -1,0 +1,275 @@
+"""Run one backtest: bars from the warehouse -> strategy signals -> engine -> metrics -> warehouse.
+
+The runner only shapes inputs and outputs; fills come from the engine (``simulate_signals``), the
+same core paper trading and stress tests use, so a backtest never has its own execution rules.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
+from ..errors import InvalidInput
+from ..strategies import Bars, get_strategy, portfolio_symbols
+from .request import BacktestRequest, parse_slippage
+from .trades import BUY, Trade, round_trips
+
+__all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
+
+_FILL_REASONS = {0: "open", 1: "gap", 2: "intrabar", 3: "close"}
+
+
+class BarSource(Protocol):
+    """What the runner needs from a warehouse (``trading_core.warehouse.Warehouse`` fits)."""
+
+    def read_bars(self, venue: str, symbol: str, timeframe: str, start: datetime | None = None,
+                  end: datetime | None = None) -> pl.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """One portfolio of a run (one grid variant on the run's symbol)."""
+
+    portfolio: int
+    symbol: str
+    params: dict[str, Any]
+    metrics: PerformanceMetrics
+    trades: list[Trade]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"portfolio": self.portfolio, "symbol": self.symbol, "params": self.params,
+                "metrics": self.metrics.to_dict(), "trades": [t.to_dict() for t in self.trades]}
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Everything a run produced; ``to_dict`` is the ``--json`` payload."""
+
+    run_id: str
+    created_at: datetime
+    request: BacktestRequest
+    calendar: str
+    execution_model_hash: str
+    market_model: dict[str, Any]
+    ts: np.ndarray
+    equity: np.ndarray
+    cash: np.ndarray
+    position: np.ndarray
+    fills: np.ndarray
+    portfolios: list[PortfolioResult] = field(default_factory=list)
+    persisted: bool = False
+
+    @property
+    def bars(self) -> int:
+        return int(self.ts.shape[0])
+
+    def to_dict(self, *, include_fills: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run_id": self.run_id, "created_at": self.created_at.isoformat(),
+            "request": self.request.model_dump(mode="json"), "calendar": self.calendar,
+            "execution_model_hash": self.execution_model_hash, "market_model": self.market_model,
+            "bars": self.bars,
+            "start": _iso(int(self.ts[0])) if self.bars else None,
+            "end": _iso(int(self.ts[-1])) if self.bars else None,
+            "persisted": self.persisted,
+            "portfolios": [p.to_dict() for p in self.portfolios],
+        }
+        if include_fills:
+            out["fills"] = [{**f, "ts": f["ts"].isoformat()} for f in fill_dicts(self.fills)]
+        return out
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat()
+
+
+def fill_dicts(fills: np.ndarray) -> list[dict[str, Any]]:
+    """Fill records as JSON-ready dicts, numbered per portfolio in record order."""
+    out: list[dict[str, Any]] = []
+    counters: dict[int, int] = {}
+    for f in fills:
+        p = int(f["portfolio"])
+        n = counters.get(p, 0)
+        counters[p] = n + 1
+        out.append({
+            "portfolio": p, "fill_no": n, "order_id": int(f["order_id"]), "bar": int(f["bar"]),
+            "ts": datetime.fromtimestamp(int(f["ts"]) / 1000.0, tz=UTC),
+            "side": "buy" if int(f["side"]) == BUY else "sell", "qty": float(f["qty"]),
+            "price": float(f["price"]), "fee": float(f["fee"]),
+            "slippage_cost": float(f["slippage_cost"]),
+            "reason": _FILL_REASONS.get(int(f["reason"]), str(int(f["reason"]))),
+        })
+    return out
+
+
+def build_market_model(request: BacktestRequest) -> Any:
+    """The engine's ``MarketModel`` for this request: venue config, then the request's overrides.
+
+    Overrides: ``fill`` always; ``fee_bps`` (one flat tier) when given; the slippage model
+    (fixed bps or square-root impact; ``none`` zeroes both); ``short`` allows shorting.
+    """
+    from ..engine import FeeTier, MarketModel
+
+    slip_bps, impact = parse_slippage(request.slippage)
+    overrides: dict[str, Any] = {"fill_at": request.fill, "slippage_bps": slip_bps, "impact_coef": impact}
+    if request.fee_bps is not None:
+        overrides["fee_tiers"] = (FeeTier(0.0, request.fee_bps, request.fee_bps),)
+    if request.short:
+        overrides["allow_short"] = True
+    try:
+        return MarketModel.from_venue_config(dict(request.venue_config), request.venue, **overrides)
+    except ValueError as e:  # pydantic ValidationError is a ValueError
+        first = str(e).splitlines()
+        raise InvalidInput(f"venues.{request.venue}: {' '.join(x.strip() for x in first[:3])}") from None
+
+
+def check_lot_size(request: BacktestRequest, model: Any) -> None:
+    """Refuse a fixed size that the venue's lot size cannot trade (fractions allowed otherwise)."""
+    lot = float(getattr(model, "lot_size", 0.0) or 0.0)
+    if request.sizing == "fixed" and lot > 0:
+        lots = request.size / lot
+        if abs(lots - round(lots)) > 1e-9 or round(lots) < 1:
+            raise InvalidInput(
+                f"size {request.size:g} is not a multiple of venue {request.venue}'s lot size {lot:g}")
+
+
+def _default_simulate() -> Callable[..., Any]:
+    from ..engine import simulate_signals
+
+    return simulate_signals  # type: ignore[no-any-return]
+
+
+def run_backtest(
+    request: BacktestRequest,
+    warehouse: BarSource,
+    *,
+    simulate: Callable[..., Any] | None = None,
+    run_id: str | None = None,
+    now: datetime | None = None,
+) -> BacktestResult:
+    """Run ``request`` on the warehouse's bars; write the result to ``backtest`` when ``persist``.
+
+    ``simulate`` defaults to ``trading_core.engine.simulate_signals`` (tests may pass a fake).
+    Raises ``InvalidInput`` for an unknown strategy, bad parameters or too few bars.
+    """
+    strategy = get_strategy(request.strategy, request.params)
+    frame = warehouse.read_bars(request.venue, request.symbol, request.timeframe, request.start, request.end)
+    if frame.height < 2:
+        raise InvalidInput(
+            f"{frame.height} {request.timeframe} bar(s) of {request.symbol} on {request.venue} between "
+            f"{request.start.date()} and {request.end.date()}; ingest them first (trading ingest ...)")
+    bars = Bars.from_frame(frame, request.symbol)
+    entries, exits = strategy.signals(bars)
+    variants = strategy.variants()
+    symbol_of = portfolio_symbols(len(variants), bars.n_symbols)
+    model = build_market_model(request)
+    check_lot_size(request, model)
+    sim = (simulate or _default_simulate())(
+        bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
+        entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
+        size_mode=request.sizing, size=request.size, short=request.short, device=request.device,
+        seed=request.seed,
+    )
+    calendar = request.resolved_calendar()
+    equity = np.asarray(sim.equity, dtype=np.float64).reshape(bars.n_bars, -1)
+    cash = np.asarray(sim.cash, dtype=np.float64).reshape(bars.n_bars, -1)
+    position = _position_of(sim.position, bars.n_bars, symbol_of)
+    fills = np.asarray(sim.fills)
+    bench = simple_returns(bars.close[:, 0])
+    last_close = bars.close[-1]
+
+    portfolios: list[PortfolioResult] = []
+    for p, params in enumerate(_expand(variants, bars.n_symbols)):
+        pf = fills[fills["portfolio"] == p]
+        trades = round_trips(pf, last_close=last_close)
+        closed = [t.pnl for t in trades if not t.is_open]
+        metrics = compute_metrics(
+            equity[:, p], timeframe=request.timeframe, calendar=calendar, ts=bars.ts,
+            trade_pnl=closed, open_trades=sum(t.is_open for t in trades),
+            position=position[:, p], traded_value=pf["qty"] * pf["price"],
+            fees=pf["fee"], slippage=pf["slippage_cost"], benchmark_returns=bench,
+        )
+        portfolios.append(PortfolioResult(p, bars.symbols[int(symbol_of[p])], params, metrics, trades))
+
+    result = BacktestResult(
+        run_id=run_id or uuid.uuid4().hex, created_at=now or datetime.now(UTC), request=request,
+        calendar=calendar, execution_model_hash=model.execution_model_hash(),
+        market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
+        position=position, fills=fills, portfolios=portfolios,
+    )
+    if request.persist:
+        _persist(result, warehouse)
+        result = _replace_persisted(result)
+    return result
+
+
+def _expand(variants: list[dict[str, Any]], n_symbols: int) -> list[dict[str, Any]]:
+    return [v for v in variants for _ in range(n_symbols)]
+
+
+def _position_of(position: Any, n_bars: int, symbol_of: np.ndarray) -> np.ndarray:
+    """Units held per (bar, portfolio) in the portfolio's own symbol, from (T,P) or (T,P,S)."""
+    pos = np.asarray(position, dtype=np.float64)
+    if pos.ndim == 3:
+        return pos[:, np.arange(symbol_of.size), symbol_of]
+    return pos.reshape(n_bars, -1)
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(d, default=str))
+
+
+def _replace_persisted(r: BacktestResult) -> BacktestResult:
+    import dataclasses
+
+    return dataclasses.replace(r, persisted=True)
+
+
+def _persist(result: BacktestResult, warehouse: Any) -> None:
+    """Write the run through ``trading_core.warehouse.backtests`` in one transaction."""
+    from ..warehouse.backtests import BacktestRecord, write_backtest
+
+    req = result.request
+    ts = pl.Series("ts", result.ts).cast(pl.Datetime("ms", "UTC"))
+    n_bars, n_port = result.equity.shape
+    equity = pl.DataFrame({
+        "portfolio": np.repeat(np.arange(n_port), n_bars),
+        "ts": pl.concat([ts] * n_port) if n_port else ts.clear(),
+        "equity": result.equity.T.reshape(-1), "cash": result.cash.T.reshape(-1),
+        "position": result.position.T.reshape(-1),
+    })
+    trades = []
+    for pr in result.portfolios:
+        for t in pr.trades:
+            trades.append({"trade_no": t.trade_no, "portfolio": pr.portfolio, "side": t.side,
+                           "entry_ts": t.entry_ts, "exit_ts": t.exit_ts, "entry_price": t.entry_price,
+                           "exit_price": t.exit_price, "quantity": t.quantity, "fees": t.fees,
+                           "pnl": t.pnl})
+    first = result.portfolios[0].metrics.to_dict() if result.portfolios else {}
+    record = BacktestRecord(
+        run_id=result.run_id, created_at=result.created_at, strategy=req.strategy,
+        params=dict(req.params), venue=req.venue, symbol=req.symbol, timeframe=req.timeframe,
+        start_ts=req.start, end_ts=req.end,
+        config={"request": req.model_dump(mode="json"), "calendar": result.calendar,
+                "market_model": result.market_model},
+        execution_model_hash=result.execution_model_hash,
+        metrics={**first, "portfolios": len(result.portfolios)},
+        portfolios=[{"portfolio": p.portfolio, "symbol": p.symbol, "params": p.params,
+                     "metrics": p.metrics.to_dict()} for p in result.portfolios],
+        trades=trades, fills=fill_dicts(result.fills), equity=equity,
+    )
+    if hasattr(warehouse, "migrate"):
+        warehouse.migrate()
+    with warehouse.connect() as con:
+        write_backtest(con, record)
+        con.execute("CHECKPOINT")
+

@@ -1,0 +1,118 @@
+"""The strategy interface every rule, model-driven or composite strategy implements.
+
+A strategy turns bars into boolean *entry* and *exit* signals, one column per portfolio, decided at
+each bar's close (so with ``fill_at="next_open"`` the engine fills at the next bar's open, and with
+``"close"`` at that same close; a signal never looks at a later bar).
+
+Portfolio layout: a strategy has V parameter *variants* (1 for a plain run, the grid size for a
+sweep) and is run on S symbols, giving P = V x S portfolios; portfolio ``p`` trades symbol
+``p % S`` with variant ``p // S`` (variant-major). ``portfolio_symbols`` gives the engine its
+``symbol_of`` array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameter model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Aligned bars of S symbols: ``ts`` (T,) int64 epoch ms (open time, UTC), prices (T, S)."""
+
+    ts: npt.NDArray[np.int64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    symbols: tuple[str, ...] = ("",)
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.close.shape[0])
+
+    @property
+    def n_symbols(self) -> int:
+        return int(self.close.shape[1])
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, symbol: str = "") -> Bars:
+        """One symbol's canonical OHLCV frame (ts, open, high, low, close, volume) as (T, 1)."""
+        missing = [c for c in ("ts", *_PRICE_FIELDS) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"bars frame lacks columns {missing}")
+        ts = frame["ts"]
+        if ts.dtype.is_temporal():
+            ts_ms = ts.dt.epoch("ms").to_numpy().astype(np.int64)
+        else:
+            ts_ms = ts.to_numpy().astype(np.int64)
+        cols = {c: frame[c].cast(pl.Float64).to_numpy().reshape(-1, 1).copy() for c in _PRICE_FIELDS}
+        return cls(ts=ts_ms, symbols=(symbol,), **cols)
+
+
+def as_bars(bars: Any) -> Bars:
+    """Accept ``Bars``, a canonical polars frame, or any object with ts/open/.../volume arrays.
+
+    1-D price arrays are taken as one symbol. This is what lets strategies take the engine's own
+    bar container or a frame read from the warehouse without either depending on the other.
+    """
+    if isinstance(bars, Bars):
+        return bars
+    if isinstance(bars, pl.DataFrame):
+        return Bars.from_frame(bars)
+    try:
+        arrays = {c: np.asarray(getattr(bars, c), dtype=np.float64) for c in _PRICE_FIELDS}
+        ts = np.asarray(bars.ts)
+    except AttributeError as e:
+        raise TypeError(f"cannot read bars from {type(bars).__name__}: {e}") from None
+    arrays = {c: a.reshape(-1, 1) if a.ndim == 1 else a for c, a in arrays.items()}
+    if ts.dtype.kind == "M":
+        ts = ts.astype("datetime64[ms]").astype(np.int64)
+    shape = arrays["close"].shape
+    if any(a.shape != shape for a in arrays.values()) or ts.shape != (shape[0],):
+        raise ValueError("bars arrays disagree in shape")
+    symbols = tuple(getattr(bars, "symbols", ("",) * shape[1]))
+    return Bars(ts=ts.astype(np.int64), symbols=symbols, **arrays)
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What the backtest runner, paper trading and sweeps need from a strategy."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StrategyParams]]  # the registry validates user input with it
+    params: StrategyParams
+
+    def variants(self) -> list[dict[str, Any]]:
+        """The parameter set of each variant (V entries; V=1 unless it is a grid)."""
+        ...
+
+    def warmup_bars(self) -> int:
+        """Bars needed before the first signal can be true (history to load before a live run)."""
+        ...
+
+    def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
+        """(entries, exits), each bool (T, V x S), decided at each bar's close."""
+        ...
+
+
+def portfolio_symbols(n_variants: int, n_symbols: int) -> npt.NDArray[np.int64]:
+    """``symbol_of`` for the engine: portfolio p trades symbol ``p % n_symbols``."""
+    return np.tile(np.arange(n_symbols, dtype=np.int64), n_variants)
