@@ -94,30 +94,16 @@ def write_report(
     with transaction(con):
         inserted = revised = 0
         if accepted.height:
-            incoming = accepted  # noqa: F841  (scanned by name below)
-            con.execute("CREATE OR REPLACE TEMP TABLE _incoming AS SELECT * FROM incoming")
-            revised = _count(con, f"SELECT count(*) FROM market.bars b JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}", keys)
-            if revised:
-                con.execute(
-                    "INSERT INTO market.bar_revisions SELECT b.*, $batch FROM market.bars b "
-                    f"JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}",
-                    {**keys, "batch": batch_id},
-                )
-                sets = ", ".join(f"{c} = i.{c}" for c in _VALUE_COLS)
-                con.execute(
-                    f"UPDATE market.bars b SET {sets}, revision = b.revision + 1, batch_id = $batch "
-                    f"FROM _incoming i WHERE {_KEY} AND ({_DISTINCT})",
-                    {**keys, "batch": batch_id},
-                )
-            before = _count(con, "SELECT count(*) FROM market.bars WHERE venue=$venue AND symbol=$symbol AND timeframe=$timeframe", keys)
-            con.execute(
-                "INSERT INTO market.bars SELECT $venue, $symbol, $timeframe, i.ts, i.open, i.high, "
-                "i.low, i.close, i.volume, 0, $batch FROM _incoming i WHERE NOT EXISTS "
-                f"(SELECT 1 FROM market.bars b WHERE {_KEY})",
-                {**keys, "batch": batch_id},
-            )
-            inserted = _count(con, "SELECT count(*) FROM market.bars WHERE venue=$venue AND symbol=$symbol AND timeframe=$timeframe", keys) - before
-            con.execute("DROP TABLE _incoming")
+            con.register("incoming", accepted)
+            if _series_exists(con, keys):
+                inserted, revised = _merge(con, keys, batch_id)
+            else:
+                # First load of a series: nothing to compare against, stream straight in.
+                inserted = _rows(con.execute(
+                    "INSERT INTO market.bars SELECT $venue, $symbol, $timeframe, i.ts, i.open, "
+                    "i.high, i.low, i.close, i.volume, 0, $batch FROM incoming i",
+                    {**keys, "batch": batch_id}))
+            con.unregister("incoming")
         unchanged = accepted.height - inserted - revised
         status = "rejected" if report.batch_rejected else "accepted"
         first = accepted["ts"].min() if accepted.height else None
@@ -137,14 +123,47 @@ def write_report(
                   i.first_ts, i.last_ts, i.detail] for i in report.issues],
             )
         if report.quarantined.height:
-            q = _quarantine_frame(report.quarantined)  # noqa: F841
+            con.register("q", _quarantine_frame(report.quarantined))
             con.execute(
                 "INSERT INTO market.quarantine SELECT $batch, $venue, $symbol, $timeframe, row_id, rule, "
                 "detail, ts, open, high, low, close, volume, raw, now() FROM q",
                 {**keys, "batch": batch_id},
             )
+            con.unregister("q")
     return WriteResult(batch_id, status, inserted, revised, unchanged, report.dropped.height,
                        report.quarantined.height, repaired)
+
+
+def _series_exists(con: duckdb.DuckDBPyConnection, keys: dict[str, str]) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM market.bars WHERE venue = $venue AND symbol = $symbol AND "
+        "timeframe = $timeframe LIMIT 1", keys).fetchall())
+
+
+def _merge(con: duckdb.DuckDBPyConnection, keys: dict[str, str], batch_id: str) -> tuple[int, int]:
+    """Insert new bars and revise restated ones of an existing series; return the counts."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _incoming AS SELECT * FROM incoming")
+    params = {**keys, "batch": batch_id}
+    revised = _count(con, f"SELECT count(*) FROM market.bars b JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}", keys)
+    if revised:
+        con.execute(
+            "INSERT INTO market.bar_revisions SELECT b.*, $batch FROM market.bars b "
+            f"JOIN _incoming i ON {_KEY} WHERE {_DISTINCT}", params)
+        sets = ", ".join(f"{c} = i.{c}" for c in _VALUE_COLS)
+        con.execute(
+            f"UPDATE market.bars b SET {sets}, revision = b.revision + 1, batch_id = $batch "
+            f"FROM _incoming i WHERE {_KEY} AND ({_DISTINCT})", params)
+    inserted = _rows(con.execute(
+        "INSERT INTO market.bars SELECT $venue, $symbol, $timeframe, i.ts, i.open, i.high, "
+        "i.low, i.close, i.volume, 0, $batch FROM _incoming i WHERE NOT EXISTS "
+        f"(SELECT 1 FROM market.bars b WHERE {_KEY})", params))
+    con.execute("DROP TABLE _incoming")
+    return inserted, revised
+
+
+def _rows(result: duckdb.DuckDBPyConnection) -> int:
+    """Row count DuckDB reports for an INSERT/UPDATE."""
+    return int(result.fetchall()[0][0])
 
 
 def _quarantine_frame(q: pl.DataFrame) -> pl.DataFrame:
@@ -197,11 +216,16 @@ class SeriesRange:
 
 def series_ranges(con: duckdb.DuckDBPyConnection) -> list[SeriesRange]:
     """Every stored series with its first/last open time and bar count."""
-    rows = con.execute(
-        "SELECT venue, symbol, timeframe, min(ts), max(ts), count(*) FROM market.bars "
-        "GROUP BY ALL ORDER BY ALL"
-    ).fetchall()
-    return [SeriesRange(*r) for r in rows]
+    return [SeriesRange(*r) for r in con.execute(_RANGE_SQL.format(where="")).fetchall()]
+
+
+# Bars are only ever added through write_report, which records each batch's accepted span, so the
+# stored range is answered from batch metadata instead of scanning market.bars.
+_RANGE_SQL = (
+    "SELECT venue, symbol, timeframe, min(first_ts), max(last_ts), sum(rows_inserted)::BIGINT "
+    "FROM market.ingest_batches WHERE status = 'accepted' AND first_ts IS NOT NULL {where} "
+    "GROUP BY ALL ORDER BY ALL"
+)
 
 
 def series_range(
@@ -209,8 +233,7 @@ def series_range(
 ) -> SeriesRange | None:
     """The stored range of one series, or None; the ingest layer fetches only what is missing."""
     rows = con.execute(
-        "SELECT venue, symbol, timeframe, min(ts), max(ts), count(*) FROM market.bars "
-        "WHERE venue = ? AND symbol = ? AND timeframe = ? GROUP BY ALL",
+        _RANGE_SQL.format(where="AND venue = ? AND symbol = ? AND timeframe = ?"),
         [venue, symbol, timeframe],
     ).fetchall()
     return SeriesRange(*rows[0]) if rows else None

@@ -1,0 +1,1 @@
+"""Market-data ingestion: one daily-partitioned asset per configured universe."""
