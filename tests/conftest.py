@@ -6,8 +6,10 @@ pytest-socket (configured in pyproject) refuses any non-loopback connection.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from trading_core.config import PROJECT_ROOT
@@ -34,3 +36,28 @@ def sample_dir() -> Path:
     if not (SAMPLE_DIR / ".complete").exists() and not any(SAMPLE_DIR.glob("*.whl")):
         pytest.fail(f"sample packages missing in {SAMPLE_DIR}: run `make install`")
     return SAMPLE_DIR
+
+
+def _sample_series(venue: str, symbol: str, timeframe: str) -> pl.DataFrame:
+    from trading_core.market_data.providers.sample import SampleProvider
+
+    return SampleProvider(SAMPLE_DIR).fetch_ohlcv(
+        venue, symbol, timeframe, datetime(1980, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def sp500() -> pl.DataFrame:
+    """Real ^GSPC daily OHLCV 1999-2018 (canonical frame) from the sample data."""
+    return _sample_series("yahoo", "^GSPC", "1d")
+
+
+@pytest.fixture(scope="session")
+def vix() -> pl.DataFrame:
+    """Real ^VIX daily OHLC 1990-2024 from the sample data."""
+    return _sample_series("yahoo", "^VIX", "1d")
+
+
+@pytest.fixture(scope="session")
+def btc_1h() -> pl.DataFrame:
+    """Real Coinbase BTC/USD hourly bars 2017-07 .. 2019-10 from the sample data."""
+    return _sample_series("coinbase", "BTC/USD", "1h")

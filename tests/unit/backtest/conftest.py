@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from bt_helpers import build_warehouse, load_sp500
+from bt_helpers import build_warehouse
 
 from trading_core.warehouse import Warehouse
-
-
-@pytest.fixture(scope="session")
-def sp500() -> pl.DataFrame:
-    return load_sp500()
 
 
 @pytest.fixture(scope="module")
