@@ -1,0 +1,313 @@
+"""Circuit breakers at four levels -- strategy, portfolio, system, market -- with three states.
+
+States (NautilusTrader's trading states): ``active`` (all orders checked normally),
+``reduce_only`` (only orders that shrink a position pass) and ``halted`` (no new orders).
+Every (level, scope) pair has its own breaker; the state an order sees is the most severe of the
+breakers that apply to it (its strategy, its portfolio, the system, the market).
+
+Transitions follow ``STATE_TABLE`` and nothing else; any other (state, event) pair raises:
+
+=============  ===========  ===========  ======================================================
+from           event        to           when
+=============  ===========  ===========  ======================================================
+active         trip_reduce  reduce_only  a reduce rule fires
+active         trip_halt    halted       a halt rule fires
+reduce_only    trip_halt    halted       a halt rule fires
+reduce_only    recover      active       cooldown over, no rule firing, not latched
+halted         recover      reduce_only  cooldown over, no halt rule firing, not latched
+reduce_only    reset        active       manual reset (operator), always audited
+halted         reset        active       manual reset (operator), always audited
+=============  ===========  ===========  ======================================================
+
+Escalation is immediate; recovery is one step at a time, each after the level's ``cooldown_s``
+(a halted book spends a further cooldown in reduce-only before it trades freely). At the
+portfolio, system and market levels a rule that keeps firing restarts the cooldown. ``portfolio.max_drawdown`` latches: only ``reset`` clears it.
+Strategy drawdown and losing streak are measured from a base the breaker keeps; when a
+strategy's cooldown ends the base moves to the current equity and streak (freqtrade's
+"protection lock" idea: a strategy lock is timed), otherwise a strategy in reduce-only could
+never earn its way out; a further loss from the new base trips it again.
+
+Time is always the caller's decision timestamp (bar time in a backtest), never the wall clock,
+so a replay gives the same states. ``CircuitBreakers`` collects every transition as a
+``BreakerTransition``; ``trading_core.warehouse.risk.save_breakers`` persists states and events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from ..errors import InvalidInput
+from .codes import STATE_CODES, STATE_NAMES, TradingState
+from .config import BreakerConfig
+
+__all__ = [
+    "Level", "BreakerEvent", "STATE_TABLE", "transition", "InvalidStateTransition", "BreakerState",
+    "BreakerTransition", "CircuitBreakers", "LEVELS",
+]
+
+Level = Literal["strategy", "portfolio", "system", "market"]
+LEVELS: tuple[str, ...] = ("strategy", "portfolio", "system", "market")
+BreakerEvent = Literal["trip_reduce", "trip_halt", "recover", "reset"]
+
+A, R, H = TradingState.ACTIVE, TradingState.REDUCE_ONLY, TradingState.HALTED
+
+STATE_TABLE: dict[tuple[int, str], int] = {
+    (A, "trip_reduce"): R,
+    (A, "trip_halt"): H,
+    (R, "trip_halt"): H,
+    (R, "recover"): A,
+    (H, "recover"): R,
+    (R, "reset"): A,
+    (H, "reset"): A,
+}
+
+_LATCHING_RULES = frozenset({"portfolio_max_drawdown"})
+
+
+class InvalidStateTransition(InvalidInput):
+    """An event that the state table does not allow from the current state."""
+
+
+def transition(current: int, event: str) -> int:
+    """Next state for ``(current, event)`` from ``STATE_TABLE``; any other pair raises."""
+    try:
+        return STATE_TABLE[(int(current), event)]
+    except KeyError:
+        raise InvalidStateTransition(
+            f"no transition from {STATE_NAMES.get(int(current), current)!r} on {event!r}") from None
+
+
+def _utc(ts: datetime) -> datetime:
+    if not isinstance(ts, datetime):
+        raise InvalidInput(f"ts must be a datetime, got {type(ts).__name__}")
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """The persisted state of one breaker (one row of ``risk.circuit_breaker_states``)."""
+
+    level: str
+    scope: str
+    state: int = A
+    reason: str | None = None
+    since: datetime | None = None
+    cooldown_until: datetime | None = None
+    latched: bool = False
+    memo: dict[str, float] = field(default_factory=dict)  # peaks, day-start equity, streak base
+    updated_at: datetime | None = None
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[self.state]
+
+    def to_row(self) -> dict[str, Any]:
+        return {"level": self.level, "scope": self.scope, "state": self.state_name,
+                "reason": self.reason, "since": self.since, "cooldown_until": self.cooldown_until,
+                "latched": self.latched, "memo": dict(self.memo), "updated_at": self.updated_at}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BreakerState:
+        return cls(level=row["level"], scope=row["scope"], state=STATE_CODES[row["state"]],
+                   reason=row.get("reason"), since=row.get("since"),
+                   cooldown_until=row.get("cooldown_until"), latched=bool(row.get("latched")),
+                   memo={k: float(v) for k, v in (row.get("memo") or {}).items()},
+                   updated_at=row.get("updated_at"))
+
+
+@dataclass(frozen=True)
+class BreakerTransition:
+    """One state change, with the rule and the metrics that caused it (the audit event)."""
+
+    ts: datetime
+    level: str
+    scope: str
+    from_state: str
+    to_state: str
+    event: str
+    rule: str | None
+    metrics: dict[str, Any]
+    actor: str = "system"
+
+
+class CircuitBreakers:
+    """All breakers of one trading context (a paper session, a backtest run).
+
+    Feed metrics with the ``update_*`` methods at each decision point; ask ``state_for`` before
+    sending orders (pass the result to ``verify_orders(state=...)``); persist with
+    ``states()`` and ``drain_events()``.
+    """
+
+    def __init__(self, config: BreakerConfig | None = None, states: list[BreakerState] | None = None) -> None:
+        self.config = config or BreakerConfig()
+        self._states: dict[tuple[str, str], BreakerState] = {}
+        for s in states or []:
+            if s.level not in LEVELS:
+                raise InvalidInput(f"unknown breaker level {s.level!r}")
+            self._states[(s.level, s.scope)] = s
+        self._events: list[BreakerTransition] = []
+
+    # ---- queries ---------------------------------------------------------------------------
+    def get(self, level: str, scope: str) -> BreakerState:
+        return self._states.get((level, scope)) or BreakerState(level, scope)
+
+    def states(self) -> list[BreakerState]:
+        return [self._states[k] for k in sorted(self._states)]
+
+    def drain_events(self) -> list[BreakerTransition]:
+        """Transitions since the last drain (hand them to the warehouse writer)."""
+        out, self._events = self._events, []
+        return out
+
+    def state_for(self, *, strategy: str | None = None, portfolio: str | None = None) -> int:
+        """Most severe state of the breakers that govern an order of ``strategy``/``portfolio``."""
+        if not self.config.enabled:
+            return A
+        worst = A
+        for (level, scope), st in self._states.items():
+            applies = (level in ("system", "market")
+                       or (level == "strategy" and scope == strategy)
+                       or (level == "portfolio" and scope == portfolio))
+            if applies:
+                worst = max(worst, st.state)
+        return worst
+
+    # ---- metric updates, one per level -----------------------------------------------------
+    def update_strategy(self, scope: str, ts: datetime, *, equity: float, losing_streak: int) -> int:
+        """Strategy breaker: drawdown of its equity from its peak, and consecutive losing trades."""
+        c = self.config.strategy
+        st = self.get("strategy", scope)
+        memo = dict(st.memo)
+        peak = max(memo.get("peak_equity", equity), equity)
+        base = memo.get("streak_base", 0.0)
+        if losing_streak < base:  # a win reset the streak since the base was taken
+            base = 0.0
+        memo.update(peak_equity=peak, streak_base=base)
+        dd = 0.0 if peak <= 0 else 1.0 - equity / peak
+        streak = losing_streak - base
+        metrics = {"equity": equity, "peak_equity": peak, "drawdown": dd, "losing_streak": losing_streak,
+                   "streak_counted": streak}
+        trips = [(H, "strategy_drawdown", dd >= c.drawdown_halt),
+                 (H, "strategy_losing_streak", streak >= c.losing_streak_halt),
+                 (R, "strategy_drawdown", dd >= c.drawdown_reduce),
+                 (R, "strategy_losing_streak", streak >= c.losing_streak_reduce)]
+        rebase = {"peak_equity": equity, "streak_base": float(losing_streak)}
+        return self._apply("strategy", scope, _utc(ts), trips, metrics, memo, c.cooldown_s, rebase)
+
+    def update_portfolio(self, scope: str, ts: datetime, *, equity: float, gross_exposure: float,
+                         largest_position: float) -> int:
+        """Portfolio breaker. ``gross_exposure``: sum of |position value|; ``largest_position``:
+        the biggest |position value| (both in account currency)."""
+        c = self.config.portfolio
+        t = _utc(ts)
+        st = self.get("portfolio", scope)
+        memo = dict(st.memo)
+        day = float(t.date().toordinal())
+        if memo.get("day") != day:
+            memo.update(day=day, day_start_equity=equity)
+        peak = max(memo.get("peak_equity", equity), equity)
+        memo["peak_equity"] = peak
+        sod = memo["day_start_equity"]
+        daily_loss = 0.0 if sod <= 0 else max(0.0, 1.0 - equity / sod)
+        dd = 0.0 if peak <= 0 else 1.0 - equity / peak
+        gross = math.inf if equity <= 0 else abs(gross_exposure) / equity
+        conc = math.inf if equity <= 0 else abs(largest_position) / equity
+        metrics = {"equity": equity, "day_start_equity": sod, "daily_loss": daily_loss,
+                   "peak_equity": peak, "drawdown": dd, "gross_exposure": gross, "concentration": conc}
+        eps = 1e-9
+        trips = [(H, "portfolio_max_drawdown", dd >= c.max_drawdown_halt),
+                 (H, "portfolio_daily_loss", daily_loss >= c.daily_loss_halt),
+                 (R, "portfolio_daily_loss", daily_loss >= c.daily_loss_reduce),
+                 (R, "portfolio_gross_exposure", gross > c.max_gross_exposure + eps),
+                 (R, "portfolio_concentration", conc > c.max_concentration + eps)]
+        return self._apply("portfolio", scope, t, trips, metrics, memo, c.cooldown_s, None)
+
+    def update_system(self, ts: datetime, *, requests: int, errors: int, data_age_bars: float,
+                      scope: str = "system") -> int:
+        """System breaker: error rate of recent venue/data calls and the age of the newest bar."""
+        c = self.config.system
+        rate = errors / requests if requests > 0 else 0.0
+        metrics = {"requests": requests, "errors": errors, "error_rate": rate, "data_age_bars": data_age_bars}
+        trips = [(H, "system_error_rate", requests >= c.min_requests and rate > c.max_error_rate),
+                 (H, "system_data_stale", not (data_age_bars <= c.max_data_age_bars))]
+        return self._apply("system", scope, _utc(ts), trips, metrics, dict(self.get("system", scope).memo),
+                           c.cooldown_s, None)
+
+    def update_market(self, ts: datetime, *, vix: float | None = None, vol_percentile: float | None = None,
+                      scope: str = "market") -> int:
+        """Market breaker: VIX (as of ``ts``, see market_filter.vix_asof) and the realised
+        volatility percentile of the traded market (0..1). ``None`` = not available, not judged."""
+        c = self.config.market
+        metrics = {"vix": vix, "vol_percentile": vol_percentile}
+        v = vix if vix is not None and math.isfinite(vix) else None
+        p = vol_percentile if vol_percentile is not None and math.isfinite(vol_percentile) else None
+        trips = [(H, "market_vix", v is not None and c.vix_halt is not None and v > c.vix_halt),
+                 (R, "market_vix", v is not None and v > c.vix_reduce),
+                 (R, "market_vol_percentile", p is not None and p > c.vol_percentile_reduce)]
+        return self._apply("market", scope, _utc(ts), trips, metrics, dict(self.get("market", scope).memo),
+                           c.cooldown_s, None)
+
+    def reset(self, level: str, scope: str, ts: datetime, *, actor: str, note: str = "") -> int:
+        """Manual reset to active (clears a latch). Re-bases peaks so the old drawdown is not
+        counted again. Raises if the breaker is already active (nothing to reset)."""
+        if not actor:
+            raise InvalidInput("a manual reset must name its actor")
+        t = _utc(ts)
+        st = self.get(level, scope)
+        new = transition(st.state, "reset")
+        memo = dict(st.memo)
+        if "last_equity" in memo:
+            memo["peak_equity"] = memo["last_equity"]
+        self._set(replace(st, state=new, reason=None, since=t, cooldown_until=None, latched=False,
+                          memo=memo, updated_at=t),
+                  BreakerTransition(t, level, scope, st.state_name, STATE_NAMES[new], "reset", "manual_reset",
+                                    {"note": note}, actor))
+        return new
+
+    # ---- the one place states change ---------------------------------------------------------
+    def _apply(self, level: str, scope: str, t: datetime, trips: list[tuple[int, str, bool]],
+               metrics: dict[str, Any], memo: dict[str, float], cooldown_s: float,
+               rebase: dict[str, float] | None) -> int:
+        if "equity" in metrics:
+            memo["last_equity"] = float(metrics["equity"])
+        st = replace(self.get(level, scope), memo=memo, updated_at=t)
+        cool = timedelta(seconds=cooldown_s)
+        expired = st.cooldown_until is None or t >= st.cooldown_until
+        if rebase is not None and st.state != A and expired:
+            # strategy lock over: measure drawdown/streak afresh from here (see module doc)
+            memo = {**memo, **rebase}
+            st = replace(st, memo=memo)
+            metrics = {**metrics, "rebased": True}
+            trips = [(sev, rule, fired and not rule.startswith("strategy_")) for sev, rule, fired in trips]
+        worst, rule = A, None
+        for sev, name, fired in trips:
+            if fired and sev > worst:
+                worst, rule = sev, name
+        if worst > st.state:
+            event = "trip_halt" if worst == H else "trip_reduce"
+            new = transition(st.state, event)
+            self._set(replace(st, state=new, reason=rule, since=t, cooldown_until=t + cool,
+                              latched=st.latched or rule in _LATCHING_RULES),
+                      BreakerTransition(t, level, scope, st.state_name, STATE_NAMES[new], event, rule, metrics))
+        elif worst == st.state and worst != A:
+            latched = st.latched or rule in _LATCHING_RULES
+            # strategy locks are timed (the base moves when they end); others restart the wait
+            until = st.cooldown_until if rebase is not None else t + cool
+            self._set(replace(st, reason=rule, cooldown_until=until, latched=latched), None)
+        elif st.state != A and expired and not st.latched:
+            new = transition(st.state, "recover")
+            self._set(replace(st, state=new, reason=None if new == A else st.reason, since=t,
+                              cooldown_until=None if new == A else t + cool),
+                      BreakerTransition(t, level, scope, st.state_name, STATE_NAMES[new], "recover", rule,
+                                        metrics))
+        else:
+            self._set(st, None)
+        return self._states[(level, scope)].state
+
+    def _set(self, st: BreakerState, event: BreakerTransition | None) -> None:
+        self._states[(st.level, st.scope)] = st
+        if event is not None:
+            self._events.append(event)
