@@ -1,0 +1,132 @@
+"""``trading regimes``: summarise the stored regime labels of one series.
+
+Reads ``features.regimes`` (written by ``trading_core.features.pipeline.update_features``) with a
+short read-only open and prints, per regime, how many spans and bars it has, its share of the
+labelled bars, and the longest spans. ``--json`` prints the same as one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..config import TradingConfig, load_config
+from ..errors import InvalidInput
+from ..features.regimes import REGIMES, RegimeSpan, regime_spans
+from ..symbols import check_symbol, check_venue
+from ..timeframes import timeframe_ms
+from ..warehouse import Warehouse
+from ..warehouse.features import read_regimes
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "regimes", help="summarise the regime labels of a series",
+        description="Counts, share of bars and longest spans of each regime label stored in "
+                    "features.regimes for one series.")
+    p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD (required)")
+    p.add_argument("--venue", help="default: the venue of the configured universe listing the symbol")
+    p.add_argument("--timeframe", help="default: the timeframe of that universe")
+    p.add_argument("--top", default="5", help="longest spans to list (default 5)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=_run)
+
+
+def _series(args: argparse.Namespace, cfg: TradingConfig) -> tuple[str, str, str]:
+    """Validate the arguments; fill venue/timeframe from the universe that lists the symbol."""
+    if not args.symbol:
+        raise InvalidInput("regimes: missing required argument --symbol")
+    symbol = check_symbol(args.symbol)
+    venue, timeframe = args.venue, args.timeframe
+    if venue is None or timeframe is None:
+        for u in cfg.market_data.universes:
+            if symbol in u.symbols and (venue is None or u.venue == venue):
+                venue = venue or u.venue
+                timeframe = timeframe or u.timeframe
+                break
+    if venue is None or timeframe is None:
+        raise InvalidInput(f"regimes: {symbol} is in no configured universe; pass --venue and --timeframe")
+    check_venue(venue)
+    timeframe_ms(timeframe)
+    return venue, symbol, timeframe
+
+
+def _top(raw: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InvalidInput(f"--top {raw!r}: expected a whole number >= 0")
+    return n
+
+
+def summarise(spans: list[RegimeSpan], top: int = 5) -> dict[str, Any]:
+    """Per-regime counts, bars, share and longest span, plus the ``top`` longest spans overall."""
+    total = sum(s.bars for s in spans)
+    per: dict[str, Any] = {}
+    for name in REGIMES:
+        mine = [s for s in spans if s.regime == name]
+        bars = sum(s.bars for s in mine)
+        longest = max(mine, key=lambda s: s.bars, default=None)
+        per[name] = {
+            "spans": len(mine), "bars": bars, "share": bars / total if total else 0.0,
+            "mean_span_bars": bars / len(mine) if mine else 0.0,
+            "longest": _span(longest) if longest else None,
+        }
+    ranked = sorted(spans, key=lambda s: (-s.bars, s.start))[:top]
+    return {"bars": total, "spans": len(spans), "regimes": per,
+            "longest_spans": [_span(s) for s in ranked],
+            "current": _span(spans[-1]) if spans else None}
+
+
+def _span(s: RegimeSpan) -> dict[str, Any]:
+    return {"regime": s.regime, "start": s.start.isoformat(), "end": s.end.isoformat(), "bars": s.bars}
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    venue, symbol, timeframe = _series(args, cfg)
+    top = _top(args.top)
+    wh = Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s)
+    if not wh.path.exists():
+        raise InvalidInput(f"no warehouse at {wh.path}; load bars first (trading ingest sample)")
+    with wh.connect(read_only=True) as con:
+        has_table = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'features' "
+            "AND table_name = 'regimes'").fetchall()[0][0]
+        if not has_table:
+            raise InvalidInput(f"{wh.path} has no features.regimes table; run the migrations first")
+        labels = read_regimes(con, venue, symbol, timeframe)
+    if labels.height == 0:
+        raise InvalidInput(f"no regime labels for {symbol} ({venue}, {timeframe}); "
+                           "materialise the feature assets first")
+    doc = {"venue": venue, "symbol": symbol, "timeframe": timeframe,
+           "regime_versions": sorted(labels["regime_version"].unique().to_list()),
+           **summarise(regime_spans(labels.select("ts", "regime")), top)}
+    print(json.dumps(doc, indent=2) if args.json else table(doc))
+    return 0
+
+
+def table(doc: dict[str, Any]) -> str:
+    """Human summary: one line per regime, then the longest spans."""
+    lines = [f"regimes of {doc['symbol']} ({doc['venue']}, {doc['timeframe']}): {doc['bars']} bars in "
+             f"{doc['spans']} spans, regime_version {', '.join(doc['regime_versions'])}"]
+    rows = [["regime", "spans", "bars", "share", "mean span", "longest span"]]
+    for name, r in doc["regimes"].items():
+        lg = r["longest"]
+        rows.append([name, str(r["spans"]), str(r["bars"]), f"{r['share'] * 100:.1f}%",
+                     f"{r['mean_span_bars']:.1f}",
+                     f"{lg['bars']} bars {lg['start'][:10]}..{lg['end'][:10]}" if lg else "-"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines += ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in
+                        enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+    if doc["longest_spans"]:
+        lines.append("longest spans:")
+        lines += [f"  {s['regime']:<16} {s['bars']:>6} bars  {s['start']} .. {s['end']}"
+                  for s in doc["longest_spans"]]
+    if doc["current"]:
+        c = doc["current"]
+        lines.append(f"current: {c['regime']} for {c['bars']} bars since {c['start']}")
+    return "\n".join(lines)
