@@ -1,0 +1,222 @@
+"""Turn what sources produce into a raw frame for the validator, without judging the content.
+
+Everything is kept as close to the source as possible (CSV as text, JSON values as given) so that
+``validation.validate_bars`` can classify bad content with a rule code. Only a file that cannot be
+read at all raises ``InvalidInput``, with a one-line reason naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import InvalidInput
+from .schema import OHLCV_COLUMNS
+from .validation import MALFORMED_COLUMN
+
+# yfinance daily CSV: a "Date" column like "2019-03-01 00:00:00-05:00" (exchange-local trading date).
+_LOCAL_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2})$")
+_LOCAL_STAMP_PL = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:?\d{2}$"
+_ZERO_OFFSET = r"[+-]00:?00$"
+
+
+def read_bar_file(path: str | Path) -> pl.DataFrame:
+    """Read a CSV, Parquet or ccxt-style JSON file of bars as a raw frame (CSV cells as text).
+
+    Column names are kept as written; the validator matches them (case, aliases) and reports it.
+    A yfinance daily CSV's exchange-local "Date" stamps become the trading date at 00:00 UTC.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if not p.is_file():
+        raise InvalidInput(f"{p}: no such file")
+    if suffix in (".csv", ".txt", ".tsv"):
+        return _localise_trading_dates(_read_csv(p))
+    if suffix in (".parquet", ".pq"):
+        try:
+            return pl.read_parquet(p)
+        except Exception as e:  # noqa: BLE001 - any reader failure means "unreadable"
+            raise InvalidInput(f"{p}: not a readable Parquet file ({_first_line(e)})") from None
+    if suffix == ".json":
+        return _read_json(p)
+    raise InvalidInput(f"{p}: unsupported file type {suffix!r}; expected .csv, .parquet or .json")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
+
+
+def _read_csv(p: Path) -> pl.DataFrame:
+    """Every cell as text. Rows with the wrong number of fields are kept and marked malformed."""
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"{p}: cannot read ({_first_line(e)})") from None
+    if not data.strip():
+        return pl.DataFrame()
+    if b"\x00" in data[:4096]:
+        raise InvalidInput(f"{p}: binary content, not a CSV text file")
+    try:
+        return pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy")
+    except Exception:  # noqa: BLE001 - ragged rows or odd quoting: fall back to the csv module
+        pass
+    text = data.decode("utf-8", errors="replace")
+    rows = list(csv.reader(io.StringIO(text)))
+    rows = [r for r in rows if r]
+    if not rows:
+        return pl.DataFrame()
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    cols: list[list[str | None]] = [[] for _ in range(width)]
+    malformed: list[str | None] = []
+    for r in body:
+        ok = len(r) == width
+        malformed.append(None if ok else f"{len(r)} fields, header has {width}: {','.join(r)[:120]}")
+        for j in range(width):
+            cols[j].append((r[j] if r[j] != "" else None) if ok and j < len(r) else None)
+    names = _unique_names(header)
+    out = pl.DataFrame({n: pl.Series(n, c, dtype=pl.Utf8) for n, c in zip(names, cols, strict=True)})
+    return out.with_columns(pl.Series(MALFORMED_COLUMN, malformed, dtype=pl.Utf8))
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    names: list[str] = []
+    for h in header:
+        n = h or "column"
+        while n in names:
+            n += " "  # still the same name to the validator, which then reports the ambiguity
+        names.append(n)
+    return names
+
+
+def _localise_trading_dates(df: pl.DataFrame) -> pl.DataFrame:
+    """yfinance daily "Date" stamps carry the exchange offset (00:00 or 09:30 New York time).
+
+    The bar is the trading date, so keep the local date and stamp it 00:00 UTC; the validator can
+    then require daily bars on the midnight grid. Only a text column named "Date" whose stamps
+    carry a non-zero offset is touched; anything else is left for the validator to judge.
+    """
+    col = next((c for c in df.columns if c.replace("\ufeff", "").strip().lower() == "date"), None)
+    if col is None or df.schema[col] != pl.Utf8:
+        return df
+    v = pl.col(col).str.strip_chars()
+    local = v.str.contains(_LOCAL_STAMP_PL)
+    if not df.select((local & ~v.str.contains(_ZERO_OFFSET)).any()).item():
+        return df
+    return df.with_columns(
+        pl.when(local).then(pl.concat_str(v.str.slice(0, 10), pl.lit("T00:00:00Z"))).otherwise(pl.col(col))
+        .alias(col))
+
+
+def _read_json(p: Path) -> pl.DataFrame:
+    try:
+        payload = json.loads(p.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"{p}: not readable JSON ({_first_line(e)})") from None
+    if isinstance(payload, list) and all(isinstance(r, list) for r in payload):
+        return from_ccxt_ohlcv(payload)
+    if isinstance(payload, list) and all(isinstance(r, dict) for r in payload):
+        keys = list(dict.fromkeys(k for r in payload for k in r))
+        return pl.DataFrame({str(k): _column([r.get(k) for r in payload]) for k in keys})
+    kind = type(payload).__name__
+    hint = f": {json.dumps(payload)[:120]}" if isinstance(payload, dict) else ""
+    raise InvalidInput(f"{p}: expected a JSON list of [ms, open, high, low, close, volume] rows, got {kind}{hint}")
+
+
+def _column(values: list[Any]) -> pl.Series:
+    """Numbers stay numbers (NaN and inf kept), anything mixed becomes text for the validator."""
+    if all(v is None or (isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63) for v in values):
+        return pl.Series(values, dtype=pl.Int64)
+    if all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values):
+        return pl.Series([None if v is None else float(v) for v in values], dtype=pl.Float64)
+    return pl.Series([None if v is None else _text(v) for v in values], dtype=pl.Utf8)
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def from_ccxt_ohlcv(rows: list[list[Any]]) -> pl.DataFrame:
+    """ccxt ``fetch_ohlcv`` output ([ms, o, h, l, c, v] rows) as a raw frame.
+
+    Values keep their types (some exchanges send strings); rows of the wrong length are kept and
+    marked malformed so the validator quarantines them instead of losing them.
+    """
+    width = len(OHLCV_COLUMNS)
+    malformed: list[str | None] = []
+    fixed: list[list[Any]] = []
+    for r in rows:
+        if isinstance(r, list | tuple) and len(r) == width:
+            fixed.append(list(r))
+            malformed.append(None)
+        else:
+            fixed.append([None] * width)
+            malformed.append(f"row of {len(r) if isinstance(r, list | tuple) else type(r).__name__} "
+                             f"field(s), expected {width}: {json.dumps(r, default=str)[:120]}")
+    cols = list(zip(*fixed, strict=True)) if fixed else [() for _ in range(width)]
+    df = pl.DataFrame({name: _column(list(c)) for name, c in zip(OHLCV_COLUMNS, cols, strict=True)})
+    if any(m is not None for m in malformed):
+        df = df.with_columns(pl.Series(MALFORMED_COLUMN, malformed, dtype=pl.Utf8))
+    return df
+
+
+def from_yfinance_history(df: Any, *, daily: bool | None = None) -> pl.DataFrame:
+    """yfinance ``Ticker.history`` / ``download`` output as a raw frame (ts Datetime ms UTC).
+
+    Daily bars (index named "Date", or ``daily=True``) become the exchange-local trading date at
+    00:00 UTC, whatever time of day Yahoo stamped (00:00 or 09:30 New York); intraday bars keep
+    their exact open instant in UTC. Adj Close, Dividends and Stock Splits are not bars and are
+    left out; NaN rows (action dates) are kept for the validator to quarantine.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput(f"from_yfinance_history expects a pandas DataFrame, got {type(df).__name__}")
+    pdf = df
+    if isinstance(pdf.columns, pd.MultiIndex):  # yf.download: (Price, Ticker)
+        tickers = {c[1] for c in pdf.columns if len(c) > 1}
+        if len(tickers) > 1:
+            raise InvalidInput(f"from_yfinance_history takes one ticker's frame, got {sorted(tickers)}")
+        pdf = pdf.copy()
+        pdf.columns = [c[0] for c in pdf.columns]
+    idx = pdf.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        date_col = next((c for c in pdf.columns if str(c).lower() in ("date", "datetime")), None)
+        if date_col is None:
+            out = {str(c).lower(): pdf[c] for c in pdf.columns}
+            return pl.from_pandas(pd.DataFrame(out).reset_index(drop=True)) if len(out) else pl.DataFrame()
+        idx = pd.DatetimeIndex(pd.to_datetime(pdf[date_col], errors="coerce", utc=False))
+        idx.name = str(date_col)
+    if daily is None:
+        daily = str(idx.name).lower() == "date"
+    if idx.tz is None:
+        ts = pl.Series("ts", idx.values).cast(pl.Datetime("ms"))  # naive: the validator rejects it
+    elif daily:
+        days = idx.tz_localize(None).normalize()
+        ms = (days - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
+        ts = pl.Series("ts", ms.to_numpy(), dtype=pl.Int64).cast(pl.Datetime("ms", "UTC"))
+    else:
+        ms = (idx.tz_convert("UTC") - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(milliseconds=1)
+        ts = pl.Series("ts", ms.to_numpy(), dtype=pl.Int64).cast(pl.Datetime("ms", "UTC"))
+    cols: dict[str, pl.Series] = {"ts": ts}
+    lower = {str(c).strip().lower(): c for c in pdf.columns}
+    for name in OHLCV_COLUMNS[1:]:
+        if name in lower:
+            src = pdf[lower[name]]
+            try:
+                cols[name] = pl.Series(name, src.to_numpy(dtype="float64", na_value=float("nan")),
+                                       dtype=pl.Float64)
+            except (TypeError, ValueError):  # text in a price column: keep it as text
+                cols[name] = pl.Series(name, [None if v is None else str(v) for v in src.tolist()],
+                                       dtype=pl.Utf8)
+    return pl.DataFrame(cols)

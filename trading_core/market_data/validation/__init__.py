@@ -1,0 +1,14 @@
+"""The validation contract applied to every batch of bars from every source.
+
+See docs in ``core.validate_bars`` and the rule registry in ``rules.RULES``; reliability-and-security
+section 3 states the contract (reject / quarantine / drop / repair / flag).
+"""
+
+from __future__ import annotations
+
+from .core import validate_bars
+from .parse import ALIASES, MALFORMED_COLUMN
+from .report import Issue, ValidationReport
+from .rules import RULES, Action, Rule
+
+__all__ = ["ALIASES", "MALFORMED_COLUMN", "RULES", "Action", "Issue", "Rule", "ValidationReport", "validate_bars"]
