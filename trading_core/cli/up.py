@@ -47,6 +47,9 @@ def _up(args: argparse.Namespace) -> int:
                     f"http://{host}:{cfg.services.dagster_port}"),
     }
     procs: list[subprocess.Popen[bytes]] = []
+    # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
+    # in their own process groups, so nothing else would reach them.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for name, (cmd, url) in services.items():
             procs.append(subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))
@@ -59,6 +62,10 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     finally:
         _stop(procs)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

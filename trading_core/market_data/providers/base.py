@@ -112,19 +112,16 @@ def to_ms(t: datetime) -> int:
 
 
 def rows_to_frame(rows: list[list[float]] | list[tuple[float, ...]]) -> pl.DataFrame:
-    """``[[ts_ms, o, h, l, c, v], ...]`` (ccxt's shape) to the canonical frame, nulls kept.
+    """``[[ts_ms, o, h, l, c, v], ...]`` (ccxt's shape) to the canonical frame, nulls kept."""
+    from ..normalize import from_ccxt_ohlcv
 
-    Private stand-in for ``normalize.from_ccxt_ohlcv`` when that module is absent.
-    """
     if not rows:
         return empty_ohlcv()
-    cols = list(zip(*[tuple(r[:6]) for r in rows], strict=True))
-    data = {
-        "ts": pl.Series("ts", cols[0], dtype=pl.Int64).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
-    }
-    for name, values in zip(OHLCV_COLUMNS[1:], cols[1:], strict=True):
-        data[name] = pl.Series(name, [None if v is None else float(v) for v in values], dtype=pl.Float64)
-    return pl.DataFrame(data)
+    raw = from_ccxt_ohlcv([list(r[:6]) for r in rows])
+    return raw.select(
+        pl.col("ts").cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
+        *[pl.col(c).cast(pl.Float64, strict=False) for c in OHLCV_COLUMNS[1:]],
+    )
 
 
 def clip_range(df: pl.DataFrame, start: datetime, end: datetime) -> pl.DataFrame:

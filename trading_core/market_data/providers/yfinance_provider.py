@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ from yfinance.exceptions import (
 
 from ...config import YfinanceConfig
 from ...errors import ProviderError
-from ..schema import OHLCV_COLUMNS, empty_ohlcv
+from ..normalize import from_yfinance_history
+from ..schema import empty_ohlcv
 from .base import (
     Clock,
     Request,
@@ -202,30 +203,8 @@ def _spans(start: datetime, end: datetime, max_span: timedelta | None) -> list[t
 
 
 def _from_history(pdf: pd.DataFrame, *, daily: bool) -> pl.DataFrame:
-    """yfinance's frame (tz-aware exchange-time index) to canonical columns.
-
-    Daily bars: the exchange-local trading date at 00:00 UTC, so the same session has the same ts
-    whatever the exchange's UTC offset. Intraday: the exact open instant in UTC. (Private stand-in
-    for ``normalize.from_yfinance_history``; switch once that lands.)
-    """
+    """yfinance's frame to canonical columns through the shared normaliser (daily bars land on
+    00:00 UTC of the exchange-local trading date; intraday keep their exact UTC open)."""
     if pdf is None or len(pdf) == 0:
         return empty_ohlcv()
-    idx = pd.DatetimeIndex(pdf.index)
-    if idx.tz is None:
-        idx = idx.tz_localize("UTC")
-    if daily:
-        days = idx.tz_localize(None).normalize()
-        ts_ms = (days - pd.Timestamp("1970-01-01")) // pd.Timedelta(milliseconds=1)
-    else:
-        ts_ms = (idx.tz_convert(UTC) - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(milliseconds=1)
-    data: dict[str, Any] = {"ts": pl.Series("ts", list(ts_ms), dtype=pl.Int64)}
-    for col in OHLCV_COLUMNS[1:]:
-        src = col.capitalize()
-        values = pdf[src].to_numpy(dtype="float64", na_value=float("nan")) if src in pdf else None
-        data[col] = pl.Series(col, values, dtype=pl.Float64, nan_to_null=True) if values is not None else None
-    df = pl.DataFrame({k: v for k, v in data.items() if v is not None})
-    df = df.with_columns(pl.col("ts").cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"))
-    for col in OHLCV_COLUMNS[1:]:
-        if col not in df.columns:
-            df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
-    return canonical(df)
+    return canonical(from_yfinance_history(pdf, daily=daily))
