@@ -1,0 +1,97 @@
+"""`trading up` (what `make run` calls): offline data loaded, Dagster serving on loopback only,
+ingest assets visible in the UI's API, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trading_core.config import DEFAULT_CONFIG_PATH, PROJECT_ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses in LISTEN state on ``port`` (from /proc, IPv4 and IPv6)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if state == "0A" and int(p, 16) == port:
+                found.add(addr)
+    return found
+
+
+def _graphql(port: int, query: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def test_up_serves_dagster_on_loopback_with_the_ingest_assets_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    cfg = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    cfg["services"]["dagster_port"] = port
+    config = tmp_path / "config" / "trading.yaml"
+    config.parent.mkdir()
+    config.write_text(yaml.safe_dump(cfg))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    env = {**os.environ, "TRADING_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(home),
+           "TRADING_SAMPLE_DIR": str(PROJECT_ROOT / ".cache" / "sample-packages")}
+    trading = str(Path(sys.executable).parent / "trading")
+    log = tmp_path / "up.log"
+    # Output goes to a file: run workers inherit it, and a pipe would stay open as long as they live.
+    with log.open("w") as out_file:
+        proc = subprocess.Popen([trading, "--config", str(config), "up"], env=env, stdout=out_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        assets: list[str] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                data = _graphql(port, "{ assetNodes { assetKey { path } } }")
+                assets = sorted("/".join(a["assetKey"]["path"]) for a in data["data"]["assetNodes"])
+                break
+            except OSError:
+                time.sleep(2)
+        assert proc.poll() is None, log.read_text()
+        assert {"crypto_bars", "equities_bars", "serving_snapshot"} <= set(assets)
+        listening = _listening_addresses(port)
+        assert listening and listening <= {"0100007F", "00000000000000000000000001000000"}, listening
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    out = log.read_text()
+    assert "Dagster: http://127.0.0.1:" in out
+    assert "loading the offline default data set" in out
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_listening_addresses(port) or _survivors(home)):
+        time.sleep(1)
+    assert not _listening_addresses(port), "a service is still listening after SIGTERM"
+    assert not _survivors(home), f"processes survived the stop: {_survivors(home)}"
+
+
+def _survivors(home: Path) -> list[str]:
+    return subprocess.run(["pgrep", "-f", str(home)], capture_output=True, text=True).stdout.split()
