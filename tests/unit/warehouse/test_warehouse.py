@@ -160,3 +160,12 @@ def test_missing_ranges_fetch_only_what_is_not_stored() -> None:
     assert missing_ranges((t(0), t(9)), t(0), t(10), "1h") == []
     assert missing_ranges((t(2), t(5)), t(0), t(10), "1h") == [(t(0), t(2)), (t(6), t(10))]
     assert missing_ranges((t(2), t(5)), t(3), t(4), "1h") == []
+
+
+def test_duplicate_timestamps_in_an_accepted_batch_are_refused_and_nothing_is_written(wh: Warehouse) -> None:
+    frame = pl.concat([bars(3), bars(1)])  # unsorted, with a repeated ts
+    with pytest.raises(ValueError, match="duplicate timestamps"):
+        write(wh, frame)
+    assert wh.is_empty()
+    write(wh, pl.concat([bars(3).tail(1), bars(2)]))  # unsorted but unique is fine
+    assert wh.query("SELECT count(*) AS n FROM market.bars")["n"][0] == 3
