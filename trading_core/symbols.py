@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from .errors import InvalidInput
 
@@ -27,3 +30,8 @@ def check_venue(venue: str) -> str:
     if not isinstance(venue, str) or not VENUE_PATTERN.fullmatch(venue):
         raise InvalidInput(f"invalid venue {repr(venue)[:60]}: expected a lower-case id like 'coinbase'")
     return venue
+
+
+# Pydantic field types, so every model validates symbols and venues the same way.
+Symbol = Annotated[str, AfterValidator(check_symbol)]
+Venue = Annotated[str, AfterValidator(check_venue)]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from .errors import InvalidInput
 
 TIMEFRAME_MS: dict[str, int] = {
@@ -39,3 +43,12 @@ def periods_per_year(timeframe: str, calendar: str = "crypto") -> float:
             return 252.0
         return 252.0 * 390 / minutes
     raise InvalidInput(f"unknown calendar {calendar!r}; expected 'crypto' or 'equity'")
+
+
+def _check_timeframe(timeframe: str) -> str:
+    timeframe_ms(timeframe)
+    return timeframe
+
+
+# Pydantic field type: a known timeframe name.
+Timeframe = Annotated[str, AfterValidator(_check_timeframe)]
