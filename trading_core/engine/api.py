@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 
 from trading_core.engine import enums as E
@@ -165,14 +166,17 @@ def _bar_ms(ts: np.ndarray) -> float:
     return 60_000.0
 
 
-def _stack_bars(open_, high, low, close, volume) -> np.ndarray:
+def _stack_bars(open_, high, low, close, volume, planes: tuple[int, ...] = (0, 1, 2, 3, 4)) -> np.ndarray:
+    """(5, T, S) bar planes (open, high, low, close, volume); planes not in ``planes`` stay zero
+    (``np.zeros`` maps them lazily, so an unused plane costs neither time nor memory)."""
     close = np.asarray(close, np.float64)
     if close.ndim == 1:
         close = close[:, None]
     T, S = close.shape
-    bars = np.empty((T, S, E.N_B), np.float64)
+    bars = np.zeros((E.N_B, T, S), np.float64)
     for i, a in enumerate((open_, high, low, close, volume)):
-        bars[:, :, i] = np.asarray(a, np.float64).reshape(T, S)
+        if i in planes:
+            bars[i] = np.asarray(a, np.float64).reshape(T, S)
     return bars
 
 
@@ -265,15 +269,16 @@ def _kernel(device: str, P: int) -> Callable[..., None]:
 def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, model: MarketModel, cash, seed: int, device: str,
                allow_short: bool, pos_series_on: bool, save_series: bool, P: int, fill_cap: int,
                ev_cap: int) -> SimResult:
-    T, S = bars.shape[0], bars.shape[1]
+    T, S = bars.shape[1], bars.shape[2]
     bar_ms = _bar_ms(ts)
     mp, mi, tiers = model.to_arrays(bar_ms, allow_short=allow_short)
     mi[E.MI_SERIES] = int(save_series)
     mi[E.MI_POS_SERIES] = int(pos_series_on and save_series)
+    mi[E.MI_N_BLOCKS] = 4 * numba.get_num_threads()
     mi[E.MI_SIMPLE] = int(model.fill_at == "close" and model.latency_kind == "none" and model.participation_rate == 0
                           and len(model.fee_tiers) == 1 and (mp[E.MP_BORROW] == 0.0 or not allow_short))
     if model.impact_coef > 0:
-        sigma = nb.ewm_sigma_nb(np.ascontiguousarray(bars[:, :, E.B_CLOSE]), model.vol_lambda(),
+        sigma = nb.ewm_sigma_nb(np.ascontiguousarray(bars[E.B_CLOSE]), model.vol_lambda(),
                                 np.zeros(S), np.zeros(S))
     else:
         sigma = np.zeros((1, 1))
@@ -320,8 +325,13 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
     """
     model = model or MarketModel()
     ts = np.ascontiguousarray(ts, np.int64)
-    bars = _stack_bars(open, high, low, close, volume)
-    T, S = bars.shape[0], bars.shape[1]
+    planes = (0, 1, 2, 3, 4)
+    if model.fill_at == "close" and model.latency_kind == "none" and model.participation_rate == 0:
+        # signals fill at once at the close and never rest: open/high/low are never read, volume only
+        # by the impact term
+        planes = (3, 4) if model.impact_coef > 0 else (3,)
+    bars = _stack_bars(open, high, low, close, volume, planes)
+    T, S = bars.shape[1], bars.shape[2]
     entries = np.ascontiguousarray(entries, np.bool_)
     exits = np.ascontiguousarray(exits, np.bool_)
     if entries.ndim == 1:
@@ -386,7 +396,7 @@ class Engine:
         self._sig_f = np.zeros((self.P, 1), np.float64)
         self._ent = np.zeros((1, max(self.P, 1)), np.bool_)
         self._ex = np.zeros((1, max(self.P, 1)), np.bool_)
-        self._bars = np.zeros((1, self.S, E.N_B), np.float64)
+        self._bars = np.zeros((E.N_B, 1, self.S), np.float64)
         self._ts = np.zeros(1, np.int64)
         self._var = np.zeros(self.S)
         self._prev = np.zeros(self.S)
@@ -404,6 +414,12 @@ class Engine:
         self._no_q = (np.zeros((0, E.N_QI), np.int64), np.zeros((0, E.N_QF), np.float64), np.zeros(self.P, np.int64))
         self._next_id = np.ones(self.P, np.int64)
         self._empty_fills = np.zeros(0, E.FILL_DTYPE)
+        # record buffers written by nb.pack_*_nb through plain int64/float64 views (all fields are 8 bytes)
+        self._fill_rec = np.zeros(self.P * self._fcap, E.FILL_DTYPE)
+        self._fill_vi = self._fill_rec.view(np.int64).reshape(-1, len(E.FILL_DTYPE.names))
+        self._fill_vf = self._fill_rec.view(np.float64).reshape(-1, len(E.FILL_DTYPE.names))
+        self._ev_rec = np.zeros(self.P * self._ecap, E.EVENT_DTYPE)
+        self._ev_vi = self._ev_rec.view(np.int64).reshape(-1, len(E.EVENT_DTYPE.names))
         self.bar = 0
         self.events: list[np.ndarray] = []
         self._kernel = _kernel(self.device, 1)
@@ -507,7 +523,7 @@ class Engine:
         else:
             b = self._bars
             for i_, a_ in enumerate((open, high, low, close, volume)):
-                b[0, :, i_] = a_
+                b[i_, 0, :] = a_
             self._ts[0] = ts
             if reset:
                 st.ai[:, E.AI_OQ] = 0
@@ -521,12 +537,14 @@ class Engine:
         if ne:
             if ne > self._ecap:  # pragma: no cover - sized for the worst case
                 raise RuntimeError("event buffer overflow")
-            self.events.append(_wrap_events(self._ei, st.ai[:, E.AI_NEV]))
+            n = nb.pack_events_nb(self._ei, st.ai, self._ev_vi)
+            self.events.append(self._ev_rec[:n].copy())
         if not nf:
             return self._empty_fills
         if nf > self._fcap:  # pragma: no cover
             raise RuntimeError("fill buffer overflow")
-        return _wrap_fills(self._fi, self._ff, st.ai[:, E.AI_NFILL])
+        n = nb.pack_fills_nb(self._fi, self._ff, st.ai, self._fill_vi, self._fill_vf)
+        return self._fill_rec[:n].copy()
 
     # ---- state --------------------------------------------------------------------------------
     @property

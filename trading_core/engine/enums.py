@@ -158,6 +158,8 @@ open). ``order_id`` 0 lets the engine assign one. ``expire_bars``/``expire_ts`` 
 ``sl_price``/``tp_price`` > 0 turn a NEW order into a bracket. CANCEL/REPLACE use ``order_id``
 as the target; REPLACE takes the non-zero ones of qty/limit_price/stop_price."""
 
+assert FILL_DTYPE.itemsize == 8 * len(FILL_DTYPE.names) and EVENT_DTYPE.itemsize == 8 * len(EVENT_DTYPE.names)
+
 # ############# Flat-array field indices (kernel layout) ############# #
 
 # model float params mp[]
@@ -166,8 +168,8 @@ MP_SPREAD_BPS, MP_SLIP_BPS, MP_IMPACT, MP_PART, MP_TOUCH, MP_REJECT, MP_TICK, MP
 N_MP = 14
 # model int params mi[]
 MI_FILL_NEXT, MI_LAT_KIND, MI_RATE_MAX, MI_RATE_BARS, MI_N_TIERS, MI_ALLOW_SHORT, MI_SERIES, \
-    MI_POS_SERIES, MI_SIMPLE = range(9)
-N_MI = 9
+    MI_POS_SERIES, MI_SIMPLE, MI_N_BLOCKS = range(10)
+N_MI = 10
 LAT_NONE, LAT_FIXED, LAT_UNIFORM, LAT_EXP = 0, 1, 2, 3
 
 # account floats af[P, .]
@@ -204,7 +206,7 @@ QI_PORT, QI_BAR, QI_ACTION, QI_ID, QI_SYM, QI_TYPE, QI_SIDE, QI_TIF, QI_SIZEMODE
 N_QI = 11
 QF_QTY, QF_LIMIT, QF_STOP, QF_TRAIL, QF_TRAIL_PCT, QF_SL, QF_TP = range(7)
 N_QF = 7
-# bars[T, S, .]
+# bars[., T, S] (one (T, S) plane per field)
 B_OPEN, B_HIGH, B_LOW, B_CLOSE, B_VOLUME = range(5)
 N_B = 5
 # series[T, P, .]

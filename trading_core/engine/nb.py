@@ -15,13 +15,45 @@ from __future__ import annotations
 import math
 
 from numba import njit, prange
+from numba import types as nt
 
 from trading_core.engine import enums as E
+
+# ############# Explicit signatures ############# #
+# Every rule is compiled once, for one signature, when this module is imported (or loaded from the
+# on-disk cache). Without them Numba compiles a rule again for every distinct combination of
+# literal constants its callers pass (``_write_slot_nb`` alone had six versions), which made the
+# first compile take minutes. A parameter's type follows from its name, the same in every rule.
+
+_I, _F = nt.int64, nt.float64
+_ARRAYS = {
+    "bars": _F[:, :, ::1], "sigma": _F[:, ::1], "entries": nt.boolean[:, ::1], "exits": nt.boolean[:, ::1],
+    "sig_i": _I[:, ::1], "sig_f": _F[:, ::1], "oq_i": _I[:, ::1], "oq_f": _F[:, ::1], "oq_end": _I[::1],
+    "mp": _F[::1], "mi": _I[::1], "rng": _F[:, ::1], "tiers": _F[:, ::1], "af": _F[:, ::1], "ai": _I[:, ::1],
+    "pf": _F[:, :, ::1], "oi": _I[:, :, ::1], "of": _F[:, :, ::1], "fi": _I[:, :, ::1], "ff": _F[:, :, ::1],
+    "ei": _I[:, :, ::1], "series": _F[:, :, ::1], "pos_series": _F[:, :, ::1],
+}
+_FLOATS = {"base", "fee", "lim", "lot", "notional", "px", "px_est", "q", "qty", "ref", "ref_px", "sig", "size",
+           "sl", "stop", "tp", "trail", "trail_pct", "vol_bar", "x", "step", "c"}
+
+
+def _sig(f, over):
+    names = f.__code__.co_varnames[:f.__code__.co_argcount]
+    return tuple(over[n] if n in over else _ARRAYS[n] if n in _ARRAYS else _F if n in _FLOATS else _I
+                 for n in names)
+
+
+def rule(f=None, **over):
+    """``@njit(cache=True)`` with the signature implied by the parameter names (``over`` for exceptions)."""
+    if f is None:
+        return lambda g: njit(_sig(g, over), cache=True, _nrt=False)(g)
+    return njit(_sig(f, over), cache=True, _nrt=False)(f)
+
 
 # ############# Small helpers ############# #
 
 
-@njit(cache=True)
+@rule
 def draw_nb(p, rng, ai):
     """Next seeded uniform of portfolio ``p`` (host-drawn pool, cursor wraps)."""
     k = ai[p, E.AI_RNG]
@@ -30,14 +62,14 @@ def draw_nb(p, rng, ai):
     return u
 
 
-@njit(cache=True)
+@rule
 def floor_lot_nb(q, lot):
     if lot > 0.0:
         return math.floor(q / lot + 1e-9) * lot
     return q
 
 
-@njit(cache=True)
+@rule
 def off_grid_nb(x, step):
     """True when ``x`` is not a multiple of ``step`` (relative tolerance 1e-9)."""
     if step <= 0.0:
@@ -46,7 +78,7 @@ def off_grid_nb(x, step):
     return abs(r - math.floor(r + 0.5)) > 1e-9 * max(1.0, abs(r))
 
 
-@njit(cache=True)
+@rule
 def event_nb(p, ai, ei, sym, bar, ts, oid, kind, reason):
     n = ai[p, E.AI_NEV]
     if n < ei.shape[1]:
@@ -59,7 +91,7 @@ def event_nb(p, ai, ei, sym, bar, ts, oid, kind, reason):
     ai[p, E.AI_NEV] = n + 1
 
 
-@njit(cache=True)
+@rule
 def fee_rate_nb(p, role, tiers, ai):
     tier = ai[p, E.AI_TIER]
     if role == E.Role.MAKER:
@@ -67,7 +99,7 @@ def fee_rate_nb(p, role, tiers, ai):
     return tiers[tier, 2] * 1e-4
 
 
-@njit(cache=True)
+@rule
 def taker_price_nb(base, side, q, vol_bar, sig, mp):
     """Half spread + fixed bps + square-root impact (coef * sigma * sqrt(q / bar volume))."""
     frac = (mp[E.MP_SPREAD_BPS] * 0.5 + mp[E.MP_SLIP_BPS]) * 1e-4
@@ -78,7 +110,7 @@ def taker_price_nb(base, side, q, vol_bar, sig, mp):
     return base * (1.0 - frac)
 
 
-@njit(cache=True)
+@rule
 def equity_nb(p, af, pf):
     eq = af[p, E.AF_CASH]
     for s in range(pf.shape[1]):
@@ -86,7 +118,7 @@ def equity_nb(p, af, pf):
     return eq
 
 
-@njit(cache=True)
+@rule
 def roll_day_nb(p, ts, mi, tiers, af, ai):
     """Re-evaluate the fee tier from the previous 30 days' traded notional on a new UTC day."""
     day = ts // 86_400_000
@@ -106,7 +138,7 @@ def roll_day_nb(p, ts, mi, tiers, af, ai):
     ai[p, E.AI_TIER] = tier
 
 
-@njit(cache=True)
+@rule
 def add_day_volume_nb(p, ts, notional, af, ai):
     day = ts // 86_400_000
     i = day % E.N_DAYS
@@ -116,7 +148,7 @@ def add_day_volume_nb(p, ts, notional, af, ai):
     af[p, E.AF_DAYVOL + i] = af[p, E.AF_DAYVOL + i] + notional
 
 
-@njit(cache=True)
+@rule
 def apply_fill_nb(p, s, side, q, px, fee, af, pf):
     """Cash, signed position, average entry and realised PnL after one execution."""
     notional = q * px
@@ -151,7 +183,7 @@ def apply_fill_nb(p, s, side, q, px, fee, af, pf):
 # ############# Order book ############# #
 
 
-@njit(cache=True)
+@rule
 def find_slot_nb(p, oid, oi):
     for k in range(oi.shape[1]):
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.FREE and oi[p, k, E.OI_ID] == oid:
@@ -159,7 +191,7 @@ def find_slot_nb(p, oid, oi):
     return -1
 
 
-@njit(cache=True)
+@rule
 def free_slot_nb(p, k, oi, ai):
     if oi[p, k, E.OI_SIGNAL] == 1:
         ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] - 1
@@ -167,7 +199,7 @@ def free_slot_nb(p, k, oi, ai):
     ai[p, E.AI_NOPEN] = ai[p, E.AI_NOPEN] - 1
 
 
-@njit(cache=True)
+@rule
 def release_children_nb(p, oid, qty, bar, ts, oi, of, ai, ei):
     """Bracket children of ``oid``: activate with ``qty`` from the next bar, or cancel when qty == 0."""
     for k in range(oi.shape[1]):
@@ -181,7 +213,7 @@ def release_children_nb(p, oid, qty, bar, ts, oi, of, ai, ei):
                 free_slot_nb(p, k, oi, ai)
 
 
-@njit(cache=True)
+@rule
 def close_slot_nb(p, k, kind, reason, bar, ts, oi, of, ai, ei):
     """Retire an order (cancelled, expired, rejected): log it, settle bracket children, free the slot."""
     oid = oi[p, k, E.OI_ID]
@@ -190,7 +222,7 @@ def close_slot_nb(p, k, kind, reason, bar, ts, oi, of, ai, ei):
     free_slot_nb(p, k, oi, ai)
 
 
-@njit(cache=True)
+@rule
 def latency_bars_nb(p, mp, mi, rng, ai):
     kind = mi[E.MI_LAT_KIND]
     if kind == E.LAT_NONE:
@@ -206,7 +238,7 @@ def latency_bars_nb(p, mp, mi, rng, ai):
     return int(math.floor(lat))
 
 
-@njit(cache=True)
+@rule
 def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_px, mp, mi, rng, ai):
     """Venue checks in a fixed order; returns a RejectReason (NONE when accepted)."""
     if sm == E.SizeMode.QTY and not qty > 0.0:
@@ -250,7 +282,44 @@ def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_p
     return E.RejectReason.NONE
 
 
-@njit(cache=True)
+@rule
+def _write_slot_nb(p, k, status, oid, sym, typ, side, tif, active, exp_bars, exp_ts, parent, oco, sm, seq,
+                   qty, lim, stop, trail, trail_pct, size, sl, tp, is_signal, oi, of, ai):
+    oi[p, k, E.OI_STATUS] = status
+    oi[p, k, E.OI_ID] = oid
+    oi[p, k, E.OI_SYM] = sym
+    oi[p, k, E.OI_TYPE] = typ
+    oi[p, k, E.OI_SIDE] = side
+    oi[p, k, E.OI_TIF] = tif
+    oi[p, k, E.OI_ACTIVE] = active
+    oi[p, k, E.OI_EXP_BAR] = exp_bars  # turned into an absolute bar on activation
+    oi[p, k, E.OI_EXP_TS] = exp_ts
+    oi[p, k, E.OI_PARENT] = parent
+    oi[p, k, E.OI_OCO] = oco
+    oi[p, k, E.OI_SIZEMODE] = sm
+    oi[p, k, E.OI_SEQ] = seq
+    oi[p, k, E.OI_FIRST] = 1
+    oi[p, k, E.OI_TRIG] = 0
+    oi[p, k, E.OI_SIGNAL] = is_signal
+    if sm == E.SizeMode.QTY:
+        of[p, k, E.OF_QTY] = qty
+    else:
+        of[p, k, E.OF_QTY] = 0.0
+    of[p, k, E.OF_FILLED] = 0.0
+    of[p, k, E.OF_LIMIT] = lim
+    of[p, k, E.OF_STOP] = stop
+    of[p, k, E.OF_TRAIL] = trail
+    of[p, k, E.OF_TRAIL_PCT] = trail_pct
+    of[p, k, E.OF_REF] = 0.0
+    of[p, k, E.OF_SIZE] = size
+    of[p, k, E.OF_SL] = sl
+    of[p, k, E.OF_TP] = tp
+    ai[p, E.AI_NOPEN] = ai[p, E.AI_NOPEN] + 1
+    if is_signal == 1:
+        ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] + 1
+
+
+@rule
 def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop, trail, trail_pct,
               exp_bars, exp_ts, sl, tp, size, is_signal, ref_px, mp, mi, rng, ai, oi, of, ei):
     """Validate and place a NEW order (and its bracket children); returns its slot or -1."""
@@ -306,44 +375,7 @@ def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop,
     return k0
 
 
-@njit(cache=True)
-def _write_slot_nb(p, k, status, oid, sym, typ, side, tif, active, exp_bars, exp_ts, parent, oco, sm, seq,
-                   qty, lim, stop, trail, trail_pct, size, sl, tp, is_signal, oi, of, ai):
-    oi[p, k, E.OI_STATUS] = status
-    oi[p, k, E.OI_ID] = oid
-    oi[p, k, E.OI_SYM] = sym
-    oi[p, k, E.OI_TYPE] = typ
-    oi[p, k, E.OI_SIDE] = side
-    oi[p, k, E.OI_TIF] = tif
-    oi[p, k, E.OI_ACTIVE] = active
-    oi[p, k, E.OI_EXP_BAR] = exp_bars  # turned into an absolute bar on activation
-    oi[p, k, E.OI_EXP_TS] = exp_ts
-    oi[p, k, E.OI_PARENT] = parent
-    oi[p, k, E.OI_OCO] = oco
-    oi[p, k, E.OI_SIZEMODE] = sm
-    oi[p, k, E.OI_SEQ] = seq
-    oi[p, k, E.OI_FIRST] = 1
-    oi[p, k, E.OI_TRIG] = 0
-    oi[p, k, E.OI_SIGNAL] = is_signal
-    if sm == E.SizeMode.QTY:
-        of[p, k, E.OF_QTY] = qty
-    else:
-        of[p, k, E.OF_QTY] = 0.0
-    of[p, k, E.OF_FILLED] = 0.0
-    of[p, k, E.OF_LIMIT] = lim
-    of[p, k, E.OF_STOP] = stop
-    of[p, k, E.OF_TRAIL] = trail
-    of[p, k, E.OF_TRAIL_PCT] = trail_pct
-    of[p, k, E.OF_REF] = 0.0
-    of[p, k, E.OF_SIZE] = size
-    of[p, k, E.OF_SL] = sl
-    of[p, k, E.OF_TP] = tp
-    ai[p, E.AI_NOPEN] = ai[p, E.AI_NOPEN] + 1
-    if is_signal == 1:
-        ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] + 1
-
-
-@njit(cache=True)
+@rule
 def size_order_nb(p, k, px_est, role, mp, tiers, af, ai, pf, oi, of):
     """Quantity of an ALL_IN / RISK / CLOSE order, decided at its first fill attempt."""
     sm = oi[p, k, E.OI_SIZEMODE]
@@ -380,7 +412,7 @@ def size_order_nb(p, k, px_est, role, mp, tiers, af, ai, pf, oi, of):
 # ############# Fills ############# #
 
 
-@njit(cache=True)
+@rule
 def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers, af, ai, pf, oi, of,
                  fi, ff, ei):
     """Execute as much of order ``k`` as the bar, cash and margin allow at ``base``; returns the qty."""
@@ -389,7 +421,7 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
     typ = oi[p, k, E.OI_TYPE]
     tif = oi[p, k, E.OI_TIF]
     lot = mp[E.MP_LOT]
-    vol_bar = bars[t_row, s, E.B_VOLUME]
+    vol_bar = bars[E.B_VOLUME, t_row, s]
     sig = 0.0
     if mp[E.MP_IMPACT] > 0.0:
         sig = sigma[t_row, s]
@@ -499,7 +531,19 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
 # ############# Bar processing ############# #
 
 
-@njit(cache=True)
+@rule
+def trail_level_nb(p, k, ref, oi, of):
+    sell = oi[p, k, E.OI_SIDE] == E.Side.SELL
+    if oi[p, k, E.OI_TYPE] == E.OrderType.TRAILING_STOP:
+        if sell:
+            return ref - of[p, k, E.OF_TRAIL]
+        return ref + of[p, k, E.OF_TRAIL]
+    if sell:
+        return ref * (1.0 - of[p, k, E.OF_TRAIL_PCT])
+    return ref * (1.0 + of[p, k, E.OF_TRAIL_PCT])
+
+
+@rule
 def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
     """Expire GTD orders, then activate orders whose latency has elapsed."""
     for k in range(oi.shape[1]):
@@ -520,24 +564,12 @@ def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
             oi[p, k, E.OI_EXP_BAR] = bar + nb_ if nb_ > 0 else -1
             typ = oi[p, k, E.OI_TYPE]
             if typ == E.OrderType.TRAILING_STOP or typ == E.OrderType.TRAILING_STOP_PCT:
-                ref = bars[t_row, oi[p, k, E.OI_SYM], E.B_OPEN]
+                ref = bars[E.B_OPEN, t_row, oi[p, k, E.OI_SYM]]
                 of[p, k, E.OF_REF] = ref
                 of[p, k, E.OF_STOP] = trail_level_nb(p, k, ref, oi, of)
 
 
-@njit(cache=True)
-def trail_level_nb(p, k, ref, oi, of):
-    sell = oi[p, k, E.OI_SIDE] == E.Side.SELL
-    if oi[p, k, E.OI_TYPE] == E.OrderType.TRAILING_STOP:
-        if sell:
-            return ref - of[p, k, E.OF_TRAIL]
-        return ref + of[p, k, E.OF_TRAIL]
-    if sell:
-        return ref * (1.0 - of[p, k, E.OF_TRAIL_PCT])
-    return ref * (1.0 + of[p, k, E.OF_TRAIL_PCT])
-
-
-@njit(cache=True)
+@rule
 def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei):
     """Match every active order against path point ``pt`` (0 open, 1-2 extremes, 3 close)."""
     half_tick = 0.5 * mp[E.MP_TICK]
@@ -545,16 +577,16 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.ACTIVE:
             continue
         s = oi[p, k, E.OI_SYM]
-        o = bars[t_row, s, E.B_OPEN]
-        c = bars[t_row, s, E.B_CLOSE]
+        o = bars[E.B_OPEN, t_row, s]
+        c = bars[E.B_CLOSE, t_row, s]
         if pt == 0:
             price = o
         elif pt == 3:
             price = c
         elif (c >= o) == (pt == 1):
-            price = bars[t_row, s, E.B_LOW]
+            price = bars[E.B_LOW, t_row, s]
         else:
-            price = bars[t_row, s, E.B_HIGH]
+            price = bars[E.B_HIGH, t_row, s]
         typ = oi[p, k, E.OI_TYPE]
         side = oi[p, k, E.OI_SIDE]
         buy = side == E.Side.BUY
@@ -627,7 +659,7 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                 close_slot_nb(p, k, E.EventKind.REJECTED, E.RejectReason.FOK_UNFILLABLE, bar, ts, oi, of, ai, ei)
 
 
-@njit(cache=True)
+@rule
 def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, ai, pf, oi, of, ei):
     """Apply queued instructions (NEW / CANCEL / REPLACE) that arrive before this bar's open."""
     j = ai[p, E.AI_OQ]
@@ -669,7 +701,20 @@ def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, a
     ai[p, E.AI_OQ] = j
 
 
-@njit(cache=True)
+@rule
+def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai,
+                     pf, oi, of, fi, ff, ei):
+    qty = size if sm == E.SizeMode.QTY else 0.0
+    k = submit_nb(p, arrival, bar, ts, 0, s, E.OrderType.MARKET, side, E.TimeInForce.GTC, sm, qty, 0.0, 0.0,
+                  0.0, 0.0, 0, 0, 0.0, 0.0, size, 1, c, mp, mi, rng, ai, oi, of, ei)
+    if k >= 0 and oi[p, k, E.OI_ACTIVE] <= bar:
+        oi[p, k, E.OI_STATUS] = E.OrderStatus.ACTIVE
+        oi[p, k, E.OI_FIRST] = 0
+        fill_slot_nb(p, k, c, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, bars, sigma, mp, mi, tiers, af,
+                     ai, pf, oi, of, fi, ff, ei)
+
+
+@rule
 def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,
               oi, of, fi, ff, ei):
     """Turn this bar's entry/exit signal (decided at its close) into orders; fill now if fill_at=close."""
@@ -702,7 +747,7 @@ def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, 
         close_first = state == 1
     ai[p, E.AI_SIGTGT] = tgt
     arrival = bar + mi[E.MI_FILL_NEXT]
-    c = bars[t_row, s, E.B_CLOSE]
+    c = bars[E.B_CLOSE, t_row, s]
     if close_first:
         _signal_order_nb(p, arrival, E.SizeMode.CLOSE, 0.0, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng,
                          tiers, af, ai, pf, oi, of, fi, ff, ei)
@@ -712,20 +757,7 @@ def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, 
                          tiers, af, ai, pf, oi, of, fi, ff, ei)
 
 
-@njit(cache=True)
-def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai,
-                     pf, oi, of, fi, ff, ei):
-    qty = size if sm == E.SizeMode.QTY else 0.0
-    k = submit_nb(p, arrival, bar, ts, 0, s, E.OrderType.MARKET, side, E.TimeInForce.GTC, sm, qty, 0.0, 0.0,
-                  0.0, 0.0, 0, 0, 0.0, 0.0, size, 1, c, mp, mi, rng, ai, oi, of, ei)
-    if k >= 0 and oi[p, k, E.OI_ACTIVE] <= bar:
-        oi[p, k, E.OI_STATUS] = E.OrderStatus.ACTIVE
-        oi[p, k, E.OI_FIRST] = 0
-        fill_slot_nb(p, k, c, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, bars, sigma, mp, mi, tiers, af,
-                     ai, pf, oi, of, fi, ff, ei)
-
-
-@njit(cache=True)
+@rule
 def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, series_on, pos_on):
     """Borrow cost on shorts, then mark to the close and record equity, cash and position."""
     cash = af[p, E.AF_CASH]
@@ -738,7 +770,7 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
     borrow = mp[E.MP_BORROW]
     eq = 0.0
     for s in range(lo, hi):
-        c = bars[t_row, s, E.B_CLOSE]
+        c = bars[E.B_CLOSE, t_row, s]
         q = pf[p, s, E.PF_QTY]
         if borrow > 0.0 and q < 0.0:
             cost = -q * c * borrow
@@ -756,7 +788,7 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
             pos_series[t_row, p, s] = pf[p, s, E.PF_QTY]
 
 
-@njit(cache=True)
+@rule
 def step_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
             tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
     """One bar of one portfolio: queue -> expiry/activation -> O,(L,H|H,L),C path -> signals -> mark."""
@@ -780,42 +812,61 @@ def step_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, 
                mi[E.MI_POS_SERIES])
 
 
+@rule(ts=_I[::1])
+def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
+                 tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
+    """All T bars of portfolios ``p0 <= p < p1``, time-major (bar t of every portfolio, then t + 1).
+
+    Portfolios share no state, so the order across portfolios does not change any result; time-major
+    makes the (T, P) signal and series arrays stream row by row instead of column by column.
+
+    A bar on which a portfolio has no open order, no instruction due and no signal is *idle*: the
+    full ``step_nb`` would only reset per-bar counters (fee-tier day roll, participation used) and
+    mark to the close. Those counters are only read by fills, and ``step_nb`` resets them on entry,
+    so an idle bar runs the mark alone (same arithmetic as ``end_bar_nb``), and every disabled
+    feature costs nothing on it.
+    """
+    series_on = mi[E.MI_SERIES] == 1
+    pos_on = mi[E.MI_POS_SERIES] == 1
+    borrow_on = mp[E.MP_BORROW] > 0.0
+    for t in range(T):
+        bar = bar0 + t
+        for p in range(p0, p1):
+            busy = ai[p, E.AI_NOPEN] > 0
+            if not busy:
+                j = ai[p, E.AI_OQ]
+                busy = j < oq_end[p] and oq_i[j, E.QI_BAR] <= bar
+            if not busy and sig_i[p, 0] == 1:
+                busy = entries[t, p] != exits[t, p]
+            if busy:
+                step_nb(p, t, bar, ts[t], bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
+                        rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+                continue
+            sym = sig_i[p, 1]
+            if sig_i[p, 3] == 1 and not (borrow_on and pf[p, sym, E.PF_QTY] < 0.0):
+                # end_bar_nb(single=1) without a borrow charge: cash is unchanged
+                c = bars[E.B_CLOSE, t, sym]
+                q = pf[p, sym, E.PF_QTY]
+                pf[p, sym, E.PF_LAST] = c
+                if series_on:
+                    cash = af[p, E.AF_CASH]
+                    series[E.SE_EQUITY, t, p] = cash + (0.0 + q * c)
+                    series[E.SE_CASH, t, p] = cash
+                    series[E.SE_POS, t, p] = q
+                if pos_on:
+                    for s in range(pf.shape[1]):
+                        pos_series[t, p, s] = pf[p, s, E.PF_QTY]
+            else:
+                end_bar_nb(p, t, sig_i[p, 3], sym, bars, mp, af, pf, series, pos_series, mi[E.MI_SERIES],
+                           mi[E.MI_POS_SERIES])
+
+
 @njit(cache=True)
 def run_portfolio_nb(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
                      rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
-    """All T bars of portfolio p. Feature switches are hoisted: the signals-only, same-bar-close model
-    runs a lean loop that calls the very same signal/mark functions as ``step_nb``."""
-    simple = mi[E.MI_SIMPLE] == 1 and sig_i[p, 0] == 1 and sig_i[p, 3] == 1 and ai[p, E.AI_OQ] >= oq_end[p] \
-        and ai[p, E.AI_NOPEN] == 0
-    if simple:
-        # Same arithmetic as end_bar_nb with single=1 and no borrow (guaranteed by MI_SIMPLE), with
-        # cash/position kept in registers between fills.
-        sym = sig_i[p, 1]
-        series_on = mi[E.MI_SERIES] == 1
-        pos_on = mi[E.MI_POS_SERIES]
-        cash = af[p, E.AF_CASH]
-        q = pf[p, sym, E.PF_QTY]
-        c = pf[p, sym, E.PF_LAST]
-        for t in range(T):
-            if entries[t, p] != exits[t, p]:
-                pf[p, sym, E.PF_LAST] = c  # the previous close, as step_nb would have marked it
-                signal_nb(p, t, bar0 + t, ts[t], bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers,
-                          af, ai, pf, oi, of, fi, ff, ei)
-                cash = af[p, E.AF_CASH]
-                q = pf[p, sym, E.PF_QTY]
-            c = bars[t, sym, E.B_CLOSE]
-            if series_on:
-                series[E.SE_EQUITY, t, p] = cash + (0.0 + q * c)
-                series[E.SE_CASH, t, p] = cash
-                series[E.SE_POS, t, p] = q
-            if pos_on == 1:
-                pf[p, sym, E.PF_LAST] = c
-                end_bar_nb(p, t, 1, sym, bars, mp, af, pf, series, pos_series, 0, pos_on)
-        pf[p, sym, E.PF_LAST] = c
-    else:
-        for t in range(T):
-            step_nb(p, t, bar0 + t, ts[t], bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                    rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+    """All T bars of portfolio p (one CUDA thread)."""
+    run_block_nb(p, p + 1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
+                 rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
 
 
 # ############# CPU kernels ############# #
@@ -824,19 +875,26 @@ def run_portfolio_nb(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, 
 @njit(cache=True, parallel=True)
 def simulate_parallel_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
                          tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
-    """Batch kernel: portfolios in parallel (prange), each over all T bars."""
-    for p in prange(af.shape[0]):
-        run_portfolio_nb(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                         rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+    """Batch kernel: blocks of portfolios in parallel (prange), each block time-major over all T bars.
+
+    Block edges are multiples of 8 portfolios so two threads never write one cache line of a
+    (T, P) row; a few blocks per thread even out uneven work."""
+    P = af.shape[0]
+    n_units = (P + 7) // 8
+    n_blk = max(1, min(n_units, mi[E.MI_N_BLOCKS]))
+    for b in prange(n_blk):
+        p0 = min(P, (b * n_units // n_blk) * 8)
+        p1 = min(P, ((b + 1) * n_units // n_blk) * 8)
+        run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
+                     rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
 
 
-@njit(cache=True)
+@rule(ts=_I[::1])
 def simulate_serial_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
                        tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
     """Same as ``simulate_parallel_nb`` without the thread pool (streaming steps, tiny batches)."""
-    for p in range(af.shape[0]):
-        run_portfolio_nb(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                         rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+    run_block_nb(0, af.shape[0], T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp,
+                 mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
 
 
 @njit(cache=True)
@@ -868,12 +926,12 @@ def stream_step_nb(ts_val, o, h, lo, c, v, reset_oq, bar0, ts, bars, sigma, entr
     """Streaming fast path: load one bar, reset per-step counters, run the serial kernel on it, and
     return (fills, events) counts -- one dispatch per bar instead of a dozen NumPy calls."""
     ts[0] = ts_val
-    for s in range(bars.shape[1]):
-        bars[0, s, E.B_OPEN] = o[s]
-        bars[0, s, E.B_HIGH] = h[s]
-        bars[0, s, E.B_LOW] = lo[s]
-        bars[0, s, E.B_CLOSE] = c[s]
-        bars[0, s, E.B_VOLUME] = v[s]
+    for s in range(bars.shape[2]):
+        bars[E.B_OPEN, 0, s] = o[s]
+        bars[E.B_HIGH, 0, s] = h[s]
+        bars[E.B_LOW, 0, s] = lo[s]
+        bars[E.B_CLOSE, 0, s] = c[s]
+        bars[E.B_VOLUME, 0, s] = v[s]
     for p in range(af.shape[0]):
         ai[p, E.AI_NFILL] = 0
         ai[p, E.AI_NEV] = 0
@@ -887,3 +945,40 @@ def stream_step_nb(ts_val, o, h, lo, c, v, reset_oq, bar0, ts, bars, sigma, entr
         nf = max(nf, ai[p, E.AI_NFILL])
         ne = max(ne, ai[p, E.AI_NEV])
     return nf, ne
+
+
+@njit(cache=True)
+def pack_fills_nb(fi, ff, ai, out_i, out_f):
+    """Fill rows of every portfolio (portfolio order) into an int64 / float64 view pair of a FILL_DTYPE
+    buffer; returns the count. The streaming engine's per-bar record wrap, without NumPy fancy indexing."""
+    n = 0
+    for p in range(ai.shape[0]):
+        for j in range(min(ai[p, E.AI_NFILL], fi.shape[1])):
+            out_i[n, 0] = p
+            out_i[n, 1] = fi[p, j, E.FI_SYM]
+            out_i[n, 2] = fi[p, j, E.FI_BAR]
+            out_i[n, 3] = fi[p, j, E.FI_TS]
+            out_i[n, 4] = fi[p, j, E.FI_ID]
+            out_i[n, 5] = fi[p, j, E.FI_SIDE]
+            out_f[n, 6] = ff[p, j, E.FF_QTY]
+            out_f[n, 7] = ff[p, j, E.FF_PRICE]
+            out_f[n, 8] = ff[p, j, E.FF_FEE]
+            out_f[n, 9] = ff[p, j, E.FF_SLIP]
+            out_i[n, 10] = fi[p, j, E.FI_ROLE]
+            out_i[n, 11] = fi[p, j, E.FI_REASON]
+            out_i[n, 12] = fi[p, j, E.FI_TYPE]
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def pack_events_nb(ei, ai, out_i):
+    """Event rows of every portfolio into the int64 view of an EVENT_DTYPE buffer; returns the count."""
+    n = 0
+    for p in range(ai.shape[0]):
+        for j in range(min(ai[p, E.AI_NEV], ei.shape[1])):
+            out_i[n, 0] = p
+            for c in range(E.N_EI):
+                out_i[n, 1 + c] = ei[p, j, c]
+            n += 1
+    return n
