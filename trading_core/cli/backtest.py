@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a strategy over warehouse bars through the simulation engine; the run, "
                     "its trades and equity are stored in the backtest schema.")
     p.add_argument("--strategy", help=f"one of {', '.join(sorted(STRATEGIES))}")
+    p.add_argument("--strategy-file", dest="strategy_file", metavar="PATH",
+                   help="a YAML rule strategy (docs/strategies.md); excludes --strategy")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="strategy parameter, repeatable (e.g. fast=20, grid=10:50,20:100)")
     p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD")
@@ -91,8 +94,29 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
     return raw
 
 
+def _strategy_file(args: argparse.Namespace) -> None:
+    """``--strategy-file F`` is ``--strategy yaml --param file=<abs F> --param sha256=<content>``.
+
+    The absolute path and content hash go into the stored request, so a run records exactly which
+    rules it used and refuses a file edited between validation and run.
+    """
+    path = getattr(args, "strategy_file", None)
+    if not path:
+        return
+    if args.strategy:
+        raise InvalidInput("backtest: --strategy and --strategy-file are mutually exclusive")
+    from ..strategies.yaml_builder import file_sha256
+
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_file():
+        raise InvalidInput(f"--strategy-file {path}: no such file")
+    args.strategy = "yaml"
+    args.param = [*args.param, f"file={resolved}", f"sha256={file_sha256(resolved)}"]
+
+
 def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
+    _strategy_file(args)
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
     params: dict[str, str | float | int] = dict(parse_params(args.param))
     get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O

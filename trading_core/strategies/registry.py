@@ -11,12 +11,31 @@ from pydantic.fields import FieldInfo
 
 from ..errors import InvalidInput
 from .base import Strategy, StrategyParams
+from .bollinger import BollingerBreakout, BollingerMeanReversion
 from .buy_and_hold import BuyAndHold
+from .fibonacci_retracement import FibonacciRetracement
 from .ma_crossover import MaCrossover
+from .macd import Macd
+from .rsi_mean_reversion import RsiMeanReversion
+from .seasonality import Seasonality
+from .sentiment import SentimentFilter
+from .support_resistance import SupportResistance
+from .volume_profile import VolumeProfile
+from .yaml_builder import YamlStrategy
 
 STRATEGIES: dict[str, type] = {
     BuyAndHold.name: BuyAndHold,
     MaCrossover.name: MaCrossover,
+    RsiMeanReversion.name: RsiMeanReversion,
+    Macd.name: Macd,
+    BollingerMeanReversion.name: BollingerMeanReversion,
+    BollingerBreakout.name: BollingerBreakout,
+    SupportResistance.name: SupportResistance,
+    FibonacciRetracement.name: FibonacciRetracement,
+    VolumeProfile.name: VolumeProfile,
+    Seasonality.name: Seasonality,
+    SentimentFilter.name: SentimentFilter,
+    YamlStrategy.name: YamlStrategy,  # needs file=<path>; the CLI's --strategy-file sets it
 }
 
 

@@ -1,0 +1,53 @@
+"""Volume-profile value-area reversion: buy below the value-area low, sell at the point of control.
+
+The profile is ``trading_core.features.levels.volume_profile`` over the last ``window`` bars
+(including the current one, which is complete at its close). Flat and close < VAL -> entry; long
+and close >= POC -> exit; optional ``stop_pct`` below the entry close. Works where price keeps
+returning to a volume-weighted fair value (ranges); fails in trends that leave the value area.
+No signal where volume is absent (indices such as ^VIX have none).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from ..features.levels import volume_profile
+from ._common import hold, per_column
+from .base import BoolArray, StrategyParams, as_bars
+
+
+class VolumeProfileParams(StrategyParams):
+    """Profile window, resolution and value-area share."""
+
+    window: int = Field(default=100, ge=5, description="bars in the rolling profile")
+    bins: int = Field(default=24, ge=4, le=500, description="price bins of the profile")
+    value_area: float = Field(default=0.7, gt=0, le=1, description="share of volume in the value area")
+    stop_pct: float = Field(default=0.0, ge=0, lt=1, description="stop below the entry close (0: none)")
+
+
+class VolumeProfile:
+    """One variant; position state from the shared loop."""
+
+    name: ClassVar[str] = "volume_profile"
+    Params: ClassVar[type[StrategyParams]] = VolumeProfileParams
+
+    def __init__(self, params: VolumeProfileParams | None = None) -> None:
+        self.params: VolumeProfileParams = params or VolumeProfileParams()
+
+    def variants(self) -> list[dict[str, Any]]:
+        return [self.params.model_dump()]
+
+    def warmup_bars(self) -> int:
+        return self.params.window
+
+    def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
+        b = as_bars(bars)
+        p = self.params
+        poc, _, val = per_column(volume_profile, b.high, b.low, b.close, b.volume, n=p.window, bins=p.bins,
+                                 value_area=p.value_area)
+        stop = b.close * (1 - p.stop_pct) if p.stop_pct > 0 else None
+        with np.errstate(invalid="ignore"):
+            return hold(b.close < val, b.close >= poc, b.close, stop_px=stop)

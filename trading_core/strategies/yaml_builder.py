@@ -1,0 +1,661 @@
+"""Strategies written in YAML as rules over indicators -- no Python, no ``eval``.
+
+A file declares named indicators and two rule expressions::
+
+    name: rsi_trend_pullback
+    indicators:
+      rsi_14: {fn: rsi, window: 14}
+      sma_200: {fn: sma, window: 200}
+    entry: "rsi_14 < 30 and close > sma_200"
+    exit: "rsi_14 > 55 or bars_held >= 20"
+    stop_loss_pct: 0.05      # optional
+    take_profit_pct: 0.10    # optional
+
+Expressions are parsed with ``ast`` and checked against a strict whitelist BEFORE anything is
+evaluated: names (declared indicators, open/high/low/close/volume, bars_held), numeric literals,
+comparisons, and/or/not, + - * /, unary minus, and the calls crosses_above(a, b),
+crosses_below(a, b), prev(x, n), abs(x), min(a, b), max(a, b). Everything else (attributes,
+subscripts, lambdas, other calls, strings, ...) is refused with the line and column in the file.
+The checked tree is then evaluated vectorised over (bars x symbols) NumPy arrays.
+
+``bars_held`` (bars since the entry signal) needs position state: each comparison
+``bars_held <op> number`` is an *atom*; the exit rule is evaluated vectorised once per truth
+assignment of the atoms (at most 4, so at most 16 passes) and the shared numba position loop picks
+the right one at each bar. ``stop_loss_pct``/``take_profit_pct`` become exits when the CLOSE
+crosses entry close x (1 -/+ pct), decided at the close like every other signal; they are also
+exposed as ``strategy.stops`` for a runner that can place real intrabar stop orders.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InvalidInput
+from ..features import indicators as ind
+from ..features import levels as lv
+from . import _common as cm
+from .base import Bars, BoolArray, StrategyParams, as_bars
+
+__all__ = ["RuleSpec", "YamlStrategy", "YamlStrategyError", "YamlStrategyParams", "load_yaml_strategy",
+           "parse_yaml_strategy"]
+
+PRICE_NAMES = ("open", "high", "low", "close", "volume")
+STATE_NAMES = ("bars_held",)
+BOOL_NAMES = {"true": True, "false": False}  # YAML spelling; Python's True/False are literals
+FUNCTIONS = {"crosses_above": 2, "crosses_below": 2, "prev": 2, "abs": 1, "min": 2, "max": 2}
+MAX_ATOMS = 4
+MAX_EXPR_CHARS = 2000
+# The default keeps ``get_strategy("yaml", {})`` valid like every other registered strategy.
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "config" / "strategies" / "rsi_trend_pullback.yaml"
+TOP_KEYS = ("name", "description", "indicators", "entry", "exit", "stop_loss_pct", "take_profit_pct")
+
+
+class YamlStrategyError(InvalidInput):
+    """A problem in a YAML strategy, located at ``line``/``column`` (1-based) of ``source``."""
+
+    def __init__(self, source: str, line: int | None, column: int | None, message: str) -> None:
+        self.source, self.line, self.column = source, line, column
+        where = source
+        if line is not None:
+            where += f", line {line}"
+            if column is not None:
+                where += f", column {column}"
+        super().__init__(f"{where}: {message}")
+
+
+# ############# Indicator functions ############# #
+
+
+class _P(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: Literal["open", "high", "low", "close", "volume"] = "close"
+
+    def warmup(self) -> int:
+        return int(getattr(self, "window", 1))
+
+
+class _Window(_P):
+    window: int = Field(ge=1)
+
+
+class _Rsi(_P):
+    window: int = Field(default=14, ge=2)
+
+
+class _Macd(_P):
+    fast: int = Field(default=12, ge=1)
+    slow: int = Field(default=26, ge=2)
+    signal: int = Field(default=9, ge=1)
+    output: Literal["line", "signal", "hist"] = "hist"
+
+    def warmup(self) -> int:
+        return self.slow + self.signal
+
+
+class _Boll(_P):
+    window: int = Field(default=20, ge=2)
+    k: float = Field(default=2.0, gt=0)
+    output: Literal["mid", "upper", "lower", "pctb", "width"] = "mid"
+
+
+class _Atr(_P):
+    window: int = Field(default=14, ge=1)
+
+
+class _Adx(_P):
+    window: int = Field(default=14, ge=2)
+    output: Literal["adx", "plus_di", "minus_di"] = "adx"
+
+    def warmup(self) -> int:
+        return 2 * self.window
+
+
+class _Slope(_P):
+    window: int = Field(default=50, ge=1)
+    k: int = Field(default=5, ge=1)
+
+    def warmup(self) -> int:
+        return self.window + self.k
+
+
+class _Vol(_P):
+    window: int = Field(default=20, ge=2)
+    periods_per_year: float = Field(default=252.0, gt=0)
+
+
+class _Pct(_P):
+    window: int = Field(default=252, ge=2)
+
+
+class _Vp(_P):
+    window: int = Field(default=100, ge=5)
+    bins: int = Field(default=24, ge=4, le=500)
+    value_area: float = Field(default=0.7, gt=0, le=1)
+    output: Literal["poc", "vah", "val"] = "poc"
+
+
+class _Sr(_P):
+    pivot_k: int = Field(default=5, ge=1)
+    window: int = Field(default=250, ge=10)
+    tol: float = Field(default=0.01, gt=0, lt=0.5)
+    min_touches: int = Field(default=1, ge=1)
+    output: Literal["support", "resistance"] = "support"
+
+    def warmup(self) -> int:
+        return 2 * self.pivot_k + 1
+
+
+class _Fib(_P):
+    pivot_k: int = Field(default=5, ge=1)
+    window: int = Field(default=250, ge=10)
+    ratio: float = Field(default=0.618, ge=0, le=1)
+
+    def warmup(self) -> int:
+        return 2 * self.pivot_k + 1
+
+
+def _rolling(x: np.ndarray, n: int, fn: Callable[..., np.ndarray]) -> np.ndarray:
+    """Rolling max/min over ``n`` bars (NaN in warm-up); private: features has no such helper."""
+    out = np.full(x.shape, np.nan)
+    if x.shape[0] >= n:
+        out[n - 1:] = fn(np.lib.stride_tricks.sliding_window_view(x, n, axis=0), axis=-1)
+    return out
+
+
+def _src(b: Bars, p: _P) -> np.ndarray:
+    return getattr(b, p.source)  # type: ignore[no-any-return]
+
+
+_FNS: dict[str, tuple[type[_P], Callable[[Bars, Any], np.ndarray]]] = {
+    "sma": (_Window, lambda b, p: cm.per_column(ind.sma, _src(b, p), n=p.window)),
+    "ema": (_Window, lambda b, p: cm.per_column(ind.ema, _src(b, p), n=p.window)),
+    "rsi": (_Rsi, lambda b, p: cm.per_column(ind.rsi, _src(b, p), n=p.window)),
+    "macd": (_Macd, lambda b, p: cm.per_column(ind.macd, _src(b, p), fast=p.fast, slow=p.slow, signal=p.signal)[
+        ("line", "signal", "hist").index(p.output)]),
+    "bollinger": (_Boll, lambda b, p: cm.per_column(ind.bollinger, _src(b, p), n=p.window, k=p.k)[
+        ("mid", "upper", "lower", "pctb", "width").index(p.output)]),
+    "atr": (_Atr, lambda b, p: cm.per_column(ind.atr, b.high, b.low, b.close, n=p.window)),
+    "adx": (_Adx, lambda b, p: cm.per_column(ind.adx, b.high, b.low, b.close, n=p.window)[
+        ("adx", "plus_di", "minus_di").index(p.output)]),
+    "ma_slope": (_Slope, lambda b, p: cm.per_column(ind.ma_slope, _src(b, p), n=p.window, k=p.k)),
+    "realised_vol": (_Vol, lambda b, p: cm.per_column(ind.realised_vol, _src(b, p), n=p.window,
+                                                      periods_per_year=p.periods_per_year)),
+    "percentile": (_Pct, lambda b, p: cm.per_column(ind.rolling_percentile, _src(b, p), n=p.window)),
+    "highest": (_Window, lambda b, p: _rolling(_src(b, p), p.window, np.max)),
+    "lowest": (_Window, lambda b, p: _rolling(_src(b, p), p.window, np.min)),
+    "volume_profile": (_Vp, lambda b, p: cm.per_column(lv.volume_profile, b.high, b.low, b.close, b.volume,
+                                                       n=p.window, bins=p.bins, value_area=p.value_area)[
+        ("poc", "vah", "val").index(p.output)]),
+    "support_resistance": (_Sr, lambda b, p: cm.per_column(
+        lv.support_resistance, b.high, b.low, b.close, k=p.pivot_k, n=p.window, tol=p.tol,
+        min_touches=p.min_touches)[("support", "resistance").index(p.output)]),
+    "fibonacci": (_Fib, lambda b, p: cm.per_column(lambda h, lo: lv.fibonacci(
+        h, lo, k=p.pivot_k, n=p.window, ratios=(p.ratio,))[:, 0], b.high, b.low)),
+}
+
+
+# ############# Expressions ############# #
+
+
+_CMP: dict[type[ast.cmpop], tuple[Callable[[Any, Any], Any], int, int]] = {
+    # op class -> (numpy op, code with bars_held on the left, code with bars_held on the right)
+    ast.Lt: (operator.lt, cm.OP_LT, cm.OP_GT), ast.LtE: (operator.le, cm.OP_LE, cm.OP_GE),
+    ast.Gt: (operator.gt, cm.OP_GT, cm.OP_LT), ast.GtE: (operator.ge, cm.OP_GE, cm.OP_LE),
+    ast.Eq: (operator.eq, cm.OP_EQ, cm.OP_EQ), ast.NotEq: (operator.ne, cm.OP_NE, cm.OP_NE),
+}
+_BIN: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+}
+_FORBIDDEN = {
+    ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
+    ast.ListComp: "comprehensions", ast.GeneratorExp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.SetComp: "comprehensions", ast.IfExp: "if/else expressions", ast.NamedExpr: ":= assignments",
+    ast.Starred: "* unpacking", ast.List: "lists", ast.Tuple: "tuples", ast.Dict: "dicts",
+    ast.Set: "sets", ast.JoinedStr: "strings", ast.Await: "await", ast.Yield: "yield",
+}
+
+
+def _number(node: ast.AST) -> float | None:
+    """A numeric literal, possibly negated, else None (booleans are not numbers here)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _number(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+@dataclass
+class Rule:
+    """A checked expression: the tree, its bars_held atoms, and the names it reads."""
+
+    text: str
+    tree: ast.Expression
+    atoms: list[tuple[int, float]] = field(default_factory=list)  # (op code, value)
+    atom_of: dict[tuple[int, int], int] = field(default_factory=dict)  # (id(Compare), pair) -> atom
+    names: set[str] = field(default_factory=set)
+
+
+class _Bad(Exception):
+    def __init__(self, node: ast.AST | None, msg: str) -> None:
+        super().__init__(msg)
+        self.node, self.msg = node, msg
+
+
+class _Checker:
+    """Whitelist walk: returns each node's kind ('num' or 'bool') or raises ``_Bad``."""
+
+    def __init__(self, rule: Rule, names: set[str], allow_state: bool) -> None:
+        self.rule, self.names, self.allow_state = rule, names, allow_state
+
+    def kind(self, node: ast.AST) -> str:  # noqa: C901 - one branch per allowed construct
+        if isinstance(node, ast.Expression):
+            return self.kind(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return "bool"
+            if isinstance(node.value, int | float):
+                return "num"
+            raise _Bad(node, f"only numbers are allowed as literals, not {type(node.value).__name__} "
+                             f"{node.value!r}")
+        if isinstance(node, ast.Name):
+            if node.id in BOOL_NAMES:
+                return "bool"
+            if node.id in STATE_NAMES:
+                raise _Bad(node, "bars_held can only be compared with a number (e.g. bars_held >= 20)"
+                           if self.allow_state else
+                           "bars_held is only defined while a position is open: use it in exit, not entry")
+            if node.id in self.names:
+                self.rule.names.add(node.id)
+                return "num"
+            if node.id in FUNCTIONS:
+                raise _Bad(node, f"{node.id} is a function: call it as {node.id}(...)")
+            pool = sorted(self.names | set(STATE_NAMES) | set(FUNCTIONS))
+            close = difflib.get_close_matches(node.id, pool, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
+                f"; known names: {', '.join(sorted(self.names))}"
+            raise _Bad(node, f"unknown name {node.id!r}{hint}")
+        if isinstance(node, ast.BoolOp):
+            for v in node.values:
+                self._want(v, "bool", "and/or operand")
+            return "bool"
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                self._want(node.operand, "bool", "not operand")
+                return "bool"
+            if isinstance(node.op, ast.USub | ast.UAdd):
+                self._want(node.operand, "num", "unary minus operand")
+                return "num"
+            raise _Bad(node, "operator ~ is not allowed; use not")
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _BIN:
+                raise _Bad(node, f"operator {type(node.op).__name__} is not allowed; use + - * /")
+            self._want(node.left, "num", "arithmetic operand")
+            self._want(node.right, "num", "arithmetic operand")
+            return "num"
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            for i, op in enumerate(node.ops):
+                if type(op) not in _CMP:
+                    raise _Bad(node, "only < <= > >= == != comparisons are allowed")
+                a, b = sides[i], sides[i + 1]
+                held_a = isinstance(a, ast.Name) and a.id in STATE_NAMES
+                held_b = isinstance(b, ast.Name) and b.id in STATE_NAMES
+                if held_a or held_b:
+                    other = b if held_a else a
+                    value = _number(other)
+                    if not self.allow_state:
+                        raise _Bad(a if held_a else b, "bars_held is only defined while a position is open: "
+                                                       "use it in exit, not entry")
+                    if value is None:
+                        raise _Bad(other, "bars_held can only be compared with a number (e.g. bars_held >= 20)")
+                    if len(self.rule.atoms) >= MAX_ATOMS:
+                        raise _Bad(node, f"at most {MAX_ATOMS} bars_held comparisons per rule")
+                    _, left_code, right_code = _CMP[type(op)]
+                    self.rule.atom_of[(id(node), i)] = len(self.rule.atoms)
+                    self.rule.atoms.append((left_code if held_a else right_code, value))
+                    continue
+                self._want(a, "num", "comparison operand")
+                self._want(b, "num", "comparison operand")
+            return "bool"
+        if isinstance(node, ast.Call):
+            fn = node.func.id if isinstance(node.func, ast.Name) else None
+            if fn not in FUNCTIONS:
+                shown = fn or ast.unparse(node.func)
+                raise _Bad(node, f"call of {shown!r} is not allowed; allowed functions: {', '.join(FUNCTIONS)}")
+            if node.keywords or len(node.args) != FUNCTIONS[fn]:
+                raise _Bad(node, f"{fn} takes exactly {FUNCTIONS[fn]} positional argument(s)")
+            if fn == "prev":
+                n = _number(node.args[1])
+                if n is None or n != int(n) or n < 1:
+                    raise _Bad(node.args[1], "prev(x, n) needs a whole number n >= 1")
+                self._want(node.args[0], "num", "prev argument")
+                return "num"
+            for a in node.args:
+                self._want(a, "num", f"{fn} argument")
+            return "bool" if fn.startswith("crosses_") else "num"
+        what = _FORBIDDEN.get(type(node), type(node).__name__)
+        raise _Bad(node, f"{what} not allowed in a rule")
+
+    def _want(self, node: ast.AST, kind: str, role: str) -> None:
+        got = self.kind(node)
+        if got != kind:
+            word = {"num": "a number", "bool": "a condition (true/false)"}
+            raise _Bad(node, f"{role} must be {word[kind]}, got {word[got]}: {ast.unparse(node)!r}")
+
+
+def _evaluate(rule: Rule, env: dict[str, np.ndarray], bits: tuple[bool, ...], shape: tuple[int, ...]) -> Any:
+    def ev(node: ast.AST) -> Any:  # noqa: C901
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return np.full(shape, node.value, dtype=np.bool_)
+            return float(node.value)  # type: ignore[arg-type]  # the checker admitted numbers only
+        if isinstance(node, ast.Name):
+            if node.id in BOOL_NAMES:
+                return np.full(shape, BOOL_NAMES[node.id], dtype=np.bool_)
+            return env[node.id]
+        if isinstance(node, ast.BoolOp):
+            vals = [np.broadcast_to(ev(v), shape) for v in node.values]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            out = vals[0]
+            for v in vals[1:]:
+                out = combine(out, v)
+            return out
+        if isinstance(node, ast.UnaryOp):
+            v = ev(node.operand)
+            return np.logical_not(v) if isinstance(node.op, ast.Not) else (-v if isinstance(node.op, ast.USub) else v)
+        if isinstance(node, ast.BinOp):
+            return _BIN[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            out = np.ones(shape, dtype=np.bool_)
+            for i, op in enumerate(node.ops):
+                atom = rule.atom_of.get((id(node), i))
+                if atom is not None:
+                    out = out & bits[atom]
+                else:
+                    out = out & np.broadcast_to(_CMP[type(op)][0](ev(sides[i]), ev(sides[i + 1])), shape)
+            return out
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        fn = node.func.id
+        if fn == "prev":
+            return cm.prev(np.broadcast_to(np.asarray(ev(node.args[0]), dtype=np.float64), shape).copy(),
+                           int(_number(node.args[1]) or 1))
+        args = [np.broadcast_to(np.asarray(ev(a), dtype=np.float64), shape) for a in node.args]
+        if fn == "crosses_above":
+            return cm.crosses_above(args[0], args[1])
+        if fn == "crosses_below":
+            return cm.crosses_above(args[1], args[0])
+        if fn == "abs":
+            return np.abs(args[0])
+        return np.minimum(args[0], args[1]) if fn == "min" else np.maximum(args[0], args[1])
+
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(ev(rule.tree), shape).astype(np.bool_)
+
+
+# ############# The spec and its loader ############# #
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    name: str
+    fn: str
+    params: _P
+
+
+@dataclass
+class RuleSpec:
+    """A validated YAML strategy."""
+
+    name: str
+    description: str
+    indicators: dict[str, IndicatorSpec]
+    entry: Rule
+    exit: Rule
+    stop_loss_pct: float | None
+    take_profit_pct: float | None
+    source: str
+
+
+def _mapping_get(node: yaml.Node, key: str) -> tuple[yaml.Node | None, yaml.Node | None]:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == key:
+                return k, v
+    return None, None
+
+
+def _pos(node: yaml.Node | None) -> tuple[int | None, int | None]:
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _check_keys(src: str, node: yaml.Node, allowed: tuple[str, ...], what: str) -> None:
+    """Unknown or duplicated keys of a mapping, with the line of the offending key."""
+    seen: set[str] = set()
+    for k, _ in node.value:
+        key = str(k.value)
+        if key in seen:
+            raise YamlStrategyError(src, *_pos(k), f"{what}: key {key!r} given twice")
+        seen.add(key)
+        if allowed and key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
+            raise YamlStrategyError(src, *_pos(k), f"{what}: unknown key {key!r}{hint}")
+
+
+def _compile_rule(src: str, text: Any, node: yaml.Node, key: str, names: set[str], allow_state: bool) -> Rule:
+    line, col = _pos(node)
+    if not isinstance(text, str) or not text.strip():
+        raise YamlStrategyError(src, line, col, f"{key} must be a non-empty expression string")
+    if len(text) > MAX_EXPR_CHARS:
+        raise YamlStrategyError(src, line, col, f"{key} is longer than {MAX_EXPR_CHARS} characters")
+    style = getattr(node, "style", None)
+    block = style in ("|", ">")
+    shift = 1 if style in ("'", '"') else 0
+
+    def where(lineno: int | None, offset0: int | None) -> tuple[int | None, int | None]:
+        """File position of an expression position (block scalars: the first content line)."""
+        if line is None or col is None:
+            return line, col
+        if block:
+            return line + 1, None
+        ln = lineno or 1
+        return line + ln - 1, None if offset0 is None else (col + shift + offset0 if ln == 1 else offset0 + 1)
+
+    # Block scalars may span lines; they are joined into one line (so columns are not reported).
+    expr = " ".join(x.strip() for x in text.splitlines()).strip() if block else text.strip()
+    lead = 0 if block else len(text) - len(text.lstrip())
+    shift += lead
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        ln, c = where(e.lineno, None if e.offset is None else e.offset - 1)
+        raise YamlStrategyError(src, ln, c, f"{key}: syntax error: {e.msg}") from None
+    rule = Rule(text=expr, tree=tree)
+    try:
+        _Checker(rule, names, allow_state)._want(tree.body, "bool", key)
+    except _Bad as e:
+        n = e.node
+        ln, c = where(getattr(n, "lineno", None), getattr(n, "col_offset", None))
+        raise YamlStrategyError(src, ln, c, f"{key}: {e.msg}") from None
+    return rule
+
+
+def parse_yaml_strategy(text: str, source: str = "<yaml>") -> RuleSpec:
+    """Validate a YAML strategy; raise ``YamlStrategyError`` at the first problem, with its line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise YamlStrategyError(source, line, col, f"YAML syntax: {e.problem or e}") from None
+    if not isinstance(data, dict) or root is None:
+        raise YamlStrategyError(source, 1, None, "a strategy file must be a mapping with name, indicators, "
+                                                 "entry and exit")
+    _check_keys(source, root, TOP_KEYS, "strategy")
+    for key in ("name", "entry", "exit"):
+        if key not in data:
+            raise YamlStrategyError(source, 1, None, f"missing required key {key!r}")
+    name = data["name"]
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        raise YamlStrategyError(source, *_pos(_mapping_get(root, "name")[1]),
+                                f"name {name!r} must be letters, digits, '_' or '-'")
+
+    indicators: dict[str, IndicatorSpec] = {}
+    ind_node = _mapping_get(root, "indicators")[1]
+    raw_inds = data.get("indicators") or {}
+    if not isinstance(raw_inds, dict) or (ind_node is not None and raw_inds and
+                                          not isinstance(ind_node, yaml.MappingNode)):
+        raise YamlStrategyError(source, *_pos(ind_node), "indicators must be a mapping name -> {fn: ..., ...}")
+    if ind_node is not None and isinstance(ind_node, yaml.MappingNode):
+        _check_keys(source, ind_node, (), "indicators")
+    reserved = set(PRICE_NAMES) | set(STATE_NAMES) | set(FUNCTIONS) | set(BOOL_NAMES)
+    for ind_name, spec in raw_inds.items():
+        key_node, val_node = _mapping_get(ind_node, str(ind_name)) if ind_node is not None else (None, None)
+        if not isinstance(ind_name, str) or not ind_name.isidentifier() or ind_name.startswith("_"):
+            raise YamlStrategyError(source, *_pos(key_node), f"indicator name {ind_name!r} must be an identifier "
+                                                             "(letters, digits, '_', not starting with '_')")
+        if ind_name in reserved:
+            raise YamlStrategyError(source, *_pos(key_node), f"indicator name {ind_name!r} is reserved")
+        if not isinstance(spec, dict) or "fn" not in spec:
+            raise YamlStrategyError(source, *_pos(val_node), f"indicator {ind_name}: expected {{fn: ..., params}}")
+        fn = spec["fn"]
+        fn_node = _mapping_get(val_node, "fn")[1] if val_node is not None else None
+        if fn not in _FNS:
+            close = difflib.get_close_matches(str(fn), list(_FNS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise YamlStrategyError(source, *_pos(fn_node), f"indicator {ind_name}: unknown fn {fn!r}{hint} "
+                                                            f"(known: {', '.join(_FNS)})")
+        model = _FNS[fn][0]
+        given = {k: v for k, v in spec.items() if k != "fn"}
+        try:
+            params = model.model_validate(given)
+        except ValidationError as e:
+            # An unknown (misspelt) key explains a "missing" one, so it is reported first.
+            err = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")[0]
+            pname = str(err["loc"][0]) if err["loc"] else ""
+            pnode = _mapping_get(val_node, pname)[1 if err["type"] != "extra_forbidden" else 0] \
+                if val_node is not None else None
+            allowed = ", ".join(model.model_fields)
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(pname, list(model.model_fields), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                msg = f"indicator {ind_name} ({fn}): unknown param {pname!r}{hint} (allowed: {allowed})"
+            else:
+                msg = f"indicator {ind_name} ({fn}): param {pname!r}: {err['msg']}"
+            raise YamlStrategyError(source, *_pos(pnode or val_node), msg) from None
+        indicators[ind_name] = IndicatorSpec(ind_name, fn, params)
+
+    names = set(PRICE_NAMES) | set(indicators)
+    entry = _compile_rule(source, data["entry"], _mapping_get(root, "entry")[1], "entry", names, False)
+    exit_ = _compile_rule(source, data["exit"], _mapping_get(root, "exit")[1], "exit", names, True)
+    pcts: dict[str, float | None] = {}
+    for key in ("stop_loss_pct", "take_profit_pct"):
+        v = data.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1):
+            raise YamlStrategyError(source, *_pos(_mapping_get(root, key)[1]),
+                                    f"{key} must be a fraction between 0 and 1 (e.g. 0.05 for 5%), got {v!r}")
+        pcts[key] = None if v is None else float(v)
+    desc = data.get("description") or ""
+    return RuleSpec(name=name, description=str(desc), indicators=indicators, entry=entry, exit=exit_,
+                    stop_loss_pct=pcts["stop_loss_pct"], take_profit_pct=pcts["take_profit_pct"], source=source)
+
+
+# ############# The strategy ############# #
+
+
+class YamlStrategyParams(StrategyParams):
+    """Where the rules live; ``sha256`` (optional) pins the file's content."""
+
+    file: str = Field(default=str(DEFAULT_FILE), min_length=1,
+                      description="path of the YAML strategy file (default: the shipped rsi_trend_pullback)")
+    sha256: str = Field(default="", description="expected sha256 of the file (empty: not checked)")
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class YamlStrategy:
+    """A ``Strategy`` whose rules come from a YAML file (see the module docstring for the grammar)."""
+
+    name: ClassVar[str] = "yaml"
+    Params: ClassVar[type[StrategyParams]] = YamlStrategyParams
+
+    def __init__(self, params: YamlStrategyParams | None = None, *, spec: RuleSpec | None = None) -> None:
+        if params is None and spec is None:
+            raise InvalidInput("yaml strategy: give params with a file or a parsed spec")
+        self.params: YamlStrategyParams = params or YamlStrategyParams(file=spec.source)  # type: ignore[union-attr]
+        if spec is None:
+            path = Path(self.params.file)
+            try:
+                raw = path.read_bytes()
+            except OSError as e:
+                raise InvalidInput(f"strategy file {path}: {e.strerror or e}") from None
+            if self.params.sha256 and hashlib.sha256(raw).hexdigest() != self.params.sha256:
+                raise InvalidInput(f"strategy file {path} changed since it was validated (sha256 differs)")
+            spec = parse_yaml_strategy(raw.decode("utf-8", errors="replace"), str(path))
+        self.spec: RuleSpec = spec
+
+    @property
+    def rule_name(self) -> str:
+        return self.spec.name
+
+    @property
+    def stops(self) -> dict[str, float | None]:
+        """Stop-loss / take-profit fractions, for a runner able to place intrabar stop orders."""
+        return {"stop_loss_pct": self.spec.stop_loss_pct, "take_profit_pct": self.spec.take_profit_pct}
+
+    def variants(self) -> list[dict[str, Any]]:
+        return [{"rules": self.spec.name}]
+
+    def warmup_bars(self) -> int:
+        return max([i.params.warmup() for i in self.spec.indicators.values()] or [1])
+
+    def indicator_values(self, bars: Any) -> dict[str, np.ndarray]:
+        """Every declared indicator and price field, (T, S) float64."""
+        b = as_bars(bars)
+        env = {n: np.asarray(getattr(b, n), dtype=np.float64) for n in PRICE_NAMES}
+        for ispec in self.spec.indicators.values():
+            env[ispec.name] = np.asarray(_FNS[ispec.fn][1](b, ispec.params), dtype=np.float64)
+        return env
+
+    def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
+        b = as_bars(bars)
+        env = self.indicator_values(b)
+        shape = b.close.shape
+        entry = _evaluate(self.spec.entry, env, (), shape)
+        k = len(self.spec.exit.atoms)
+        table = np.stack([
+            _evaluate(self.spec.exit, env, tuple(bool(m >> i & 1) for i in range(k)), shape)
+            for m in range(2 ** k)])
+        ops = np.array([a[0] for a in self.spec.exit.atoms], dtype=np.int64)
+        vals = np.array([a[1] for a in self.spec.exit.atoms], dtype=np.float64)
+        sl, tp = self.spec.stop_loss_pct, self.spec.take_profit_pct
+        nan = np.full(shape, np.nan)
+        stop = b.close * (1 - sl) if sl else nan
+        target = b.close * (1 + tp) if tp else nan
+        return cm.hold_nb(np.ascontiguousarray(entry), np.ascontiguousarray(table), ops, vals,
+                          np.ascontiguousarray(b.close), np.ascontiguousarray(stop), np.ascontiguousarray(target))
+
+
+def load_yaml_strategy(path: str | Path) -> YamlStrategy:
+    """Read, validate and build the strategy in ``path`` (errors name the file, line and column)."""
+    return YamlStrategy(YamlStrategyParams(file=str(path)))
