@@ -38,7 +38,7 @@ class UniverseConfig(_Strict):
     timeframe: str
     symbols: list[str] = Field(min_length=1)
     providers: list[ProviderName] = Field(
-        default_factory=lambda: ["sample"], min_length=1,
+        default_factory=lambda: list[ProviderName](["sample"]), min_length=1,
         description="failover order: the first provider that answers wins",
     )
     start: date = Field(description="first day to ingest")

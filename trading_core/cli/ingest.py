@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import TradingConfig, load_config
 from ..errors import InvalidInput
-from ..market_data.ingest import IngestResult, ingest_frame, ingest_universe
+from ..market_data.ingest import Calendar, IngestResult, ingest_frame, ingest_universe
 from ..symbols import check_symbol, check_venue
 from ..timeframes import TIMEFRAME_MS
 from ..warehouse import Warehouse
@@ -66,7 +66,7 @@ def _file(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     raw = read_bar_file(args.path)  # raises InvalidInput with a one-line reason
-    calendar = args.calendar or ("equity" if args.venue == "yahoo" else "crypto")
+    calendar: Calendar = args.calendar or ("equity" if args.venue == "yahoo" else "crypto")
     result = ingest_frame(_warehouse(cfg), raw, venue=args.venue, symbol=args.symbol,
                           timeframe=args.timeframe, source=f"file:{args.path.name}",
                           validation=cfg.market_data.validation, calendar=calendar,

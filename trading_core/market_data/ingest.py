@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import polars as pl
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 # Issue actions that mean the batch did not land as offered: the blocking asset check fails.
 _BLOCKING_ACTIONS = {"reject_batch", "quarantine"}
+
+Calendar = Literal["crypto", "equity"]
 
 
 class OhlcvSource(Protocol):
@@ -76,12 +78,12 @@ class IngestResult:
         }
 
 
-def calendar_of(asset_class: str) -> str:
+def calendar_of(asset_class: str) -> Calendar:
     return "equity" if asset_class == "equity" else "crypto"
 
 
 def validate(raw: pl.DataFrame, *, timeframe: str, now: datetime, validation: ValidationConfig,
-             calendar: str) -> ValidationReport:
+             calendar: Calendar) -> ValidationReport:
     from .validation import validate_bars
 
     return validate_bars(raw, timeframe=timeframe, now=now, config=validation, calendar=calendar)
@@ -97,7 +99,7 @@ def ingest_frame(
     source: str,
     now: datetime | None = None,
     validation: ValidationConfig | None = None,
-    calendar: str = "crypto",
+    calendar: Calendar = "crypto",
     write_rejected: bool = True,
     fetched_ranges: Sequence[tuple[datetime, datetime]] = (),
 ) -> IngestResult:
@@ -155,7 +157,7 @@ def ingest_series(
     end: datetime,
     now: datetime | None = None,
     validation: ValidationConfig | None = None,
-    calendar: str = "crypto",
+    calendar: Calendar = "crypto",
     refresh: bool = False,
 ) -> IngestResult:
     """Fetch the part of [start, end) not yet stored (all of it with ``refresh``), validate, write."""
@@ -168,7 +170,7 @@ def ingest_series(
         return IngestResult(venue, symbol, timeframe, getattr(provider, "name", "?"), None, 0)
     frames = [provider.fetch_ohlcv(venue, symbol, timeframe, s, e) for s, e in ranges]
     raw = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    source = getattr(provider, "last_source", None) or getattr(provider, "name", "?")
+    source = str(getattr(provider, "last_source", None) or getattr(provider, "name", "?"))
     if raw.height == 0:
         return IngestResult(venue, symbol, timeframe, source, None, 0, fetched_ranges=tuple(ranges))
     return ingest_frame(warehouse, raw, venue=venue, symbol=symbol, timeframe=timeframe,

@@ -29,12 +29,18 @@ _KEY = "b.venue = $venue AND b.symbol = $symbol AND b.timeframe = $timeframe AND
 
 
 class IssueLike(Protocol):
-    rule: str
-    action: Any
-    count: int
-    first_ts: datetime | None
-    last_ts: datetime | None
-    detail: str
+    @property
+    def rule(self) -> str: ...
+    @property
+    def action(self) -> Any: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def first_ts(self) -> datetime | None: ...
+    @property
+    def last_ts(self) -> datetime | None: ...
+    @property
+    def detail(self) -> str: ...
 
 
 class ReportLike(Protocol):
@@ -43,7 +49,9 @@ class ReportLike(Protocol):
     accepted: pl.DataFrame
     dropped: pl.DataFrame
     quarantined: pl.DataFrame
-    issues: Sequence[IssueLike]
+    @property
+    def issues(self) -> Sequence[IssueLike]: ...
+
     batch_rejected: bool
     reject_reason: str | None
     rows_in: int
