@@ -16,6 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .features.regimes import RegimeConfig
+from .risk.config import RiskConfig, TrailingStopConfig
+from .strategies.filters import FilterConfig
 from .symbols import check_symbol, check_venue
 from .timeframes import timeframe_ms
 
@@ -136,6 +139,24 @@ class ServicesConfig(_Strict):
     mlflow_port: int = Field(default=5000, gt=0, lt=65536)
 
 
+ParamValue = str | float | int | bool | list[Any] | dict[str, Any]
+
+
+class StrategyConfig(_Strict):
+    """One strategy's section under ``strategies:``: default params, named presets, filters, stop.
+
+    ``params`` are applied when the strategy runs without ``--param``; ``presets`` are named
+    parameter sets that ``--param preset=<name>`` picks (a structured value -- a member list of a
+    composite strategy, say -- lives here rather than on the command line). ``trailing_stop``
+    overrides ``risk.trailing_stop`` for this strategy.
+    """
+
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    presets: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
+    filters: FilterConfig = FilterConfig()
+    trailing_stop: TrailingStopConfig | None = None
+
+
 class TradingConfig(_Strict):
     """The whole file. Unknown keys are errors, so a typo never silently falls back to a default."""
 
@@ -147,6 +168,14 @@ class TradingConfig(_Strict):
     venues: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-venue fee schedules and exchange rules (engine)"
     )
+    risk: RiskConfig = Field(default_factory=RiskConfig, description="see trading_core.risk, docs/risk.md")
+    strategies: dict[str, StrategyConfig] = Field(
+        default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
+    regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")
+
+    def strategy(self, name: str) -> StrategyConfig:
+        """The strategy's section, or the defaults (no params, filters off) when it has none."""
+        return self.strategies.get(name, StrategyConfig())
 
     def resolve(self, root: Path) -> TradingConfig:
         """Return a copy with relative paths anchored at ``root`` and env overrides applied."""

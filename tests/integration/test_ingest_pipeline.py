@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-ASSETS = {"crypto_bars", "equities_bars", "serving_snapshot"}
+ASSETS = {"crypto_bars", "equities_bars", "serving_snapshot", "crypto_features", "equities_features"}
 CHECKS = {("crypto_bars", "crypto_bars_valid"), ("crypto_bars", "crypto_bars_fresh"),
-          ("equities_bars", "equities_bars_valid"), ("equities_bars", "equities_bars_fresh")}
+          ("equities_bars", "equities_bars_valid"), ("equities_bars", "equities_bars_fresh"),
+          *((f"{u}_features", f"{u}_features_{c}") for u in ("crypto", "equities")
+            for c in ("coverage", "no_nan", "regimes"))}
 DAY = "2019-10-16"  # a full day of hourly BTC/USD bars in the sample
 
 
@@ -68,7 +70,7 @@ def test_definitions_load_with_pinned_names() -> None:
     assert spec["crypto_bars_valid"].blocking and spec["equities_bars_valid"].blocking
     assert not spec["crypto_bars_fresh"].blocking  # a WARN must not hold the snapshot back
     sensors = {s.name: s for s in d.sensors or []}
-    assert set(sensors) == {"ingest_catch_up_sensor", "serving_automation_sensor"}
+    assert set(sensors) == {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     equities = d.resolve_job_def("equities_ingest_job").partitions_def
     assert equities is not None

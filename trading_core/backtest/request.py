@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..risk.config import RiskConfig
+from ..strategies.filters import FilterConfig
 from ..symbols import check_symbol, check_venue
 from ..timeframes import timeframe_ms
 
@@ -80,6 +82,11 @@ class BacktestRequest(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "cpu"
     seed: int = 0
     persist: bool = True
+    # Risk and filters change outcomes, so they are part of the stored request. None = off: a
+    # request built in code without them behaves exactly as before they existed; the CLI fills
+    # them from the config (``risk:`` and ``strategies.<name>.filters``) unless --no-risk.
+    risk: RiskConfig | None = None
+    filters: FilterConfig | None = None
 
     @field_validator("symbol")
     @classmethod

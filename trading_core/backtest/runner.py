@@ -18,7 +18,10 @@ import polars as pl
 from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
+from ..strategies.filters import FilterConfig, FilterReason, apply_filters, decision_rows, filter_counts
+from ..timeframes import timeframe_ms
 from .request import BacktestRequest, parse_slippage
+from .risk_wiring import RiskOutcome, audit_entries, check_entries, trailing_exits
 from .trades import BUY, Trade, round_trips
 
 __all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
@@ -65,6 +68,10 @@ class BacktestResult:
     fills: np.ndarray
     portfolios: list[PortfolioResult] = field(default_factory=list)
     persisted: bool = False
+    risk: dict[str, Any] | None = None  # enabled, counts by reason, notes (None: risk off)
+    filters: dict[str, int] = field(default_factory=dict)  # signal decisions by reason
+    risk_rows: pl.DataFrame | None = None  # audit rows for risk.risk_decisions
+    signal_rows: pl.DataFrame | None = None  # rows for backtest.signal_decisions
 
     @property
     def bars(self) -> int:
@@ -79,6 +86,8 @@ class BacktestResult:
             "start": _iso(int(self.ts[0])) if self.bars else None,
             "end": _iso(int(self.ts[-1])) if self.bars else None,
             "persisted": self.persisted,
+            "risk": self.risk if self.risk is not None else {"enabled": False, "counts": {}, "notes": []},
+            "filters": self.filters,
             "portfolios": [p.to_dict() for p in self.portfolios],
         }
         if include_fills:
@@ -171,6 +180,8 @@ def run_backtest(
     symbol_of = portfolio_symbols(len(variants), bars.n_symbols)
     model = build_market_model(request)
     check_lot_size(request, model)
+    rid = run_id or uuid.uuid4().hex
+    entries, exits, gated = _gate_signals(request, warehouse, frame, bars, entries, exits, symbol_of, rid)
     sim = (simulate or _default_simulate())(
         bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
         entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
@@ -199,15 +210,70 @@ def run_backtest(
         portfolios.append(PortfolioResult(p, bars.symbols[int(symbol_of[p])], params, metrics, trades))
 
     result = BacktestResult(
-        run_id=run_id or uuid.uuid4().hex, created_at=now or datetime.now(UTC), request=request,
+        run_id=rid, created_at=now or datetime.now(UTC), request=request,
         calendar=calendar, execution_model_hash=model.execution_model_hash(),
         market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
         position=position, fills=fills, portfolios=portfolios,
+        risk=gated.risk_summary, filters=gated.filter_counts, risk_rows=gated.risk_rows,
+        signal_rows=gated.signal_rows,
     )
     if request.persist:
         _persist(result, warehouse)
         result = _replace_persisted(result)
     return result
+
+
+@dataclass(frozen=True)
+class _Gated:
+    risk_summary: dict[str, Any] | None
+    filter_counts: dict[str, int]
+    risk_rows: pl.DataFrame | None
+    signal_rows: pl.DataFrame | None
+
+
+def _gate_signals(request: BacktestRequest, warehouse: Any, frame: pl.DataFrame, bars: Bars,
+                  entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray,
+                  run_id: str) -> tuple[np.ndarray, np.ndarray, _Gated]:
+    """Strategy signals -> risk pre-checks -> filters -> trailing stops: what reaches the engine.
+
+    Off (``request.risk`` and ``request.filters`` None) it returns the signals untouched, so a
+    plain request gives the same result as before the risk layer was wired in. The order is:
+
+    1. risk pre-check of a would-be entry at every bar (``risk_wiring.check_entries``): VIX
+       market filter, then ``verify_orders`` (price vs the last known close, ADV);
+    2. ``apply_filters`` with those checks as its ``block``: the filters' position model then
+       knows that a blocked entry opened nothing (min-hold and throttle stay right);
+    3. trailing stops from ``request.risk.trailing_stop`` add exits;
+    4. audit rows: every entry that reached the risk stage, with its reason code.
+    """
+    if request.risk is None and request.filters is None:
+        return entries, exits, _Gated(None, {}, None, None)
+    e = np.asarray(entries, dtype=np.bool_).reshape(bars.n_bars, -1)
+    x = np.asarray(exits, dtype=np.bool_).reshape(e.shape)
+    bar_ms = timeframe_ms(request.timeframe)
+    close_ts = bars.ts.astype(np.int64) + bar_ms  # a signal is decided at its bar's close
+    outcome: RiskOutcome | None = None
+    block = None
+    if request.risk is not None:
+        outcome = check_entries(request.risk, warehouse, frame, bars, close_ts, request)
+        block = outcome.reason[:, symbol_of] != 0
+    fcfg = request.filters or FilterConfig()
+    filtered = apply_filters(e, x, close_ts, fcfg, block=block)
+    e2, x2 = filtered.entries, filtered.exits
+    summary: dict[str, Any] | None = None
+    risk_rows = None
+    if request.risk is not None and outcome is not None:
+        if request.risk.trailing_stop is not None:
+            x2 = x2 | trailing_exits(bars, e2, x2, symbol_of, request.risk.trailing_stop)
+        d = filtered.decisions
+        reached = d[(d["kind"] == 0) & np.isin(d["reason"], (FilterReason.ALLOWED, FilterReason.RISK_BLOCKED))]
+        risk_rows, counts = audit_entries(reached, outcome, bars, close_ts, symbol_of, request, run_id)
+        summary = {"enabled": True, "counts": counts, "notes": outcome.notes,
+                   "entries_paused_bars": int(outcome.paused.sum()),
+                   "trailing_stop": request.risk.trailing_stop is not None}
+    signal_rows = decision_rows(filtered.decisions, bars.ts, run_id=run_id, strategy=request.strategy,
+                               symbols=list(bars.symbols), symbol_of=symbol_of)
+    return e2, x2, _Gated(summary, filter_counts(filtered.decisions), risk_rows, signal_rows)
 
 
 def _expand(variants: list[dict[str, Any]], n_symbols: int) -> list[dict[str, Any]]:
@@ -271,5 +337,13 @@ def _persist(result: BacktestResult, warehouse: Any) -> None:
         warehouse.migrate()
     with warehouse.connect() as con:
         write_backtest(con, record)
+        if result.risk_rows is not None and result.risk_rows.height and req.risk is not None and req.risk.audit:
+            from ..warehouse.risk import write_decisions
+
+            write_decisions(con, result.risk_rows)
+        if result.signal_rows is not None and result.signal_rows.height:
+            from ..warehouse.signals import write_signal_decisions
+
+            write_signal_decisions(con, result.signal_rows)
         con.execute("CHECKPOINT")
 

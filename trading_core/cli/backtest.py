@@ -51,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="1", help="units for fixed, equity fraction at risk for risk (> 0)")
     p.add_argument("--short", action="store_true", help="exit signals open short positions")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    p.add_argument("--no-risk", dest="risk", action="store_false",
+                   help="skip the risk layer (VIX filter, order checks, trailing stop) and signal filters")
+    p.add_argument("--risk-config", dest="risk_config", metavar="PATH",
+                   help="a YAML file whose `risk:` section (or top level) replaces the config's risk section")
     p.add_argument("--no-save", dest="save", action="store_false", help="do not write the backtest schema")
     p.add_argument("--json", action="store_true", help="print metrics, trades and fills as JSON")
     p.set_defaults(handler=_run)
@@ -118,7 +122,7 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
     _strategy_file(args)
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
-    params: dict[str, str | float | int] = dict(parse_params(args.param))
+    params = _config_params(args.strategy, dict(parse_params(args.param)), cfg)
     get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O
     symbol = check_symbol(args.symbol)
     venue = check_venue(args.venue)
@@ -143,11 +147,57 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
             device=_choice("device", args.device, ("cpu", "cuda", "auto")),  # type: ignore[arg-type]
             calendar=calendar_for_venue(venue, asset_classes),  # type: ignore[arg-type]
             venue_config=dict(cfg.venues.get(venue, {})), persist=bool(args.save),
+            **_risk_fields(args, cfg),
         )
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "request"
         raise InvalidInput(f"backtest {where}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _config_params(strategy: str, cli: dict[str, str], cfg: Any) -> dict[str, str | float | int]:
+    """``strategies.<name>.params`` as defaults, then ``preset=<name>`` from its presets, then
+    the command line's other ``--param`` values (the most specific wins).
+
+    Structured values (lists, mappings: a composite's members) travel as JSON text because the
+    request stores flat parameters; composite strategies parse them back.
+    """
+    sc = cfg.strategy(strategy) if hasattr(cfg, "strategy") else None
+    out: dict[str, Any] = dict(sc.params) if sc is not None else {}
+    preset = cli.pop("preset", None)
+    if preset is not None:
+        if sc is None or preset not in sc.presets:
+            known = ", ".join(sorted(sc.presets)) if sc is not None and sc.presets else "none"
+            raise InvalidInput(f"--param preset={preset}: no preset {preset!r} in strategies.{strategy}.presets "
+                               f"(known: {known})")
+        out.update(sc.presets[preset])
+    out.update(cli)
+    return {k: json.dumps(v) if isinstance(v, list | dict) else (int(v) if isinstance(v, bool) else v)
+            for k, v in out.items()}
+
+
+def _risk_fields(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
+    """``risk``/``filters`` of the request: from the config (or ``--risk-config``), none with --no-risk."""
+    if not getattr(args, "risk", True):
+        return {"risk": None, "filters": None}
+    risk = cfg.risk
+    path = getattr(args, "risk_config", None)
+    if path:
+        import yaml
+
+        from ..risk import load_risk_config
+
+        try:
+            raw = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise InvalidInput(f"--risk-config {path}: {e}") from None
+        if not isinstance(raw, dict):
+            raise InvalidInput(f"--risk-config {path}: expected a mapping")
+        risk = load_risk_config(raw.get("risk", raw), source=f"{path}: risk")
+    sc = cfg.strategy(args.strategy)
+    if sc.trailing_stop is not None:
+        risk = risk.model_copy(update={"trailing_stop": sc.trailing_stop})
+    return {"risk": risk, "filters": None if sc.filters.is_noop else sc.filters}
 
 
 # ############# Handler ############# #

@@ -38,6 +38,13 @@ STRATEGIES: dict[str, type] = {
     YamlStrategy.name: YamlStrategy,  # needs file=<path>; the CLI's --strategy-file sets it
 }
 
+# Composite strategies: their members are built through this registry, hence registered after it.
+from .ensemble import Ensemble  # noqa: E402
+from .rotation import RegimeRotation  # noqa: E402
+
+STRATEGIES[Ensemble.name] = Ensemble
+STRATEGIES[RegimeRotation.name] = RegimeRotation
+
 
 def _allowed(field: FieldInfo) -> str:
     """Human description of the values a parameter accepts, for error messages."""

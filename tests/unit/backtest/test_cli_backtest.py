@@ -16,9 +16,12 @@ BASE = ["backtest", "--symbol", "^GSPC", "--venue", "yahoo", "--timeframe", "1d"
 
 
 @pytest.fixture(scope="module")
-def warehouse_path(tmp_path_factory: pytest.TempPathFactory, sp500: pl.DataFrame) -> Path:
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory, sp500: pl.DataFrame, vix: pl.DataFrame) -> Path:
+    # ^VIX is stored too: the CLI applies the config's risk section by default, whose VIX market
+    # filter fails closed (no entries at all) when the warehouse has no VIX.
     path = tmp_path_factory.mktemp("cli") / "warehouse.duckdb"
     build_warehouse(path, sp500)
+    build_warehouse(path, vix, symbol="^VIX")
     return path
 
 
