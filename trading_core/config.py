@@ -16,9 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
-from .features.regimes import RegimeConfig
+from .features.regime_config import RegimeConfig
 from .risk.config import RiskConfig, TrailingStopConfig
-from .strategies.filters import FilterConfig
+from .strategies.filter_config import FilterConfig
 from .symbols import check_symbol, check_venue
 from .timeframes import timeframe_ms
 

@@ -11,17 +11,18 @@ import json
 import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..backtest import BacktestRequest, BacktestResult, calendar_for_venue, parse_slippage, run_backtest
 from ..config import load_config
 from ..errors import InvalidInput
-from ..strategies import STRATEGIES, get_strategy, parse_params
 from ..symbols import check_symbol, check_venue
 from ..timeframes import TIMEFRAME_MS, timeframe_ms
 from ..warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from ..backtest import BacktestRequest, BacktestResult
 
 _FILLS = ("next_open", "close")
 _SIZINGS = ("all_in", "fixed", "risk")
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "backtest", help="run a strategy over stored bars and report metrics",
         description="Run a strategy over warehouse bars through the simulation engine; the run, "
                     "its trades and equity are stored in the backtest schema.")
-    p.add_argument("--strategy", help=f"one of {', '.join(sorted(STRATEGIES))}")
+    p.add_argument("--strategy", help="a registered strategy name (docs/strategies.md lists them)")
     p.add_argument("--strategy-file", dest="strategy_file", metavar="PATH",
                    help="a YAML rule strategy (docs/strategies.md); excludes --strategy")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
@@ -119,6 +120,11 @@ def _strategy_file(args: argparse.Namespace) -> None:
 
 
 def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
+    # The backtest stack (Numba kernels) is imported here, not at parse time, so other commands
+    # start quickly.
+    from ..backtest import BacktestRequest, calendar_for_venue, parse_slippage
+    from ..strategies import get_strategy, parse_params
+
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
     _strategy_file(args)
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
@@ -209,6 +215,8 @@ def _run(args: argparse.Namespace) -> int:
     wh = Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s)
     if not wh.path.exists():
         raise InvalidInput(f"no warehouse at {wh.path}; load bars first (trading ingest sample)")
+    from ..backtest import run_backtest
+
     result = run_backtest(request, wh)
     if args.json:
         print(json.dumps(payload(result), indent=2, default=str, allow_nan=False))

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import TradingConfig, load_config
 from ..errors import InvalidInput
-from ..features.regimes import REGIMES, RegimeSpan, regime_spans
 from ..symbols import check_symbol, check_venue
 from ..timeframes import timeframe_ms
 from ..warehouse import Warehouse
-from ..warehouse.features import read_regimes
+
+if TYPE_CHECKING:
+    from ..features.regimes import RegimeSpan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +64,8 @@ def _top(raw: str) -> int:
 
 
 def summarise(spans: list[RegimeSpan], top: int = 5) -> dict[str, Any]:
+    from ..features.regimes import REGIMES
+
     """Per-regime counts, bars, share and longest span, plus the ``top`` longest spans overall."""
     total = sum(s.bars for s in spans)
     per: dict[str, Any] = {}
@@ -98,13 +101,15 @@ def _run(args: argparse.Namespace) -> int:
             "AND table_name = 'regimes'").fetchall()[0][0]
         if not has_table:
             raise InvalidInput(f"{wh.path} has no features.regimes table; run the migrations first")
+        from ..warehouse.features import read_regimes
+
         labels = read_regimes(con, venue, symbol, timeframe)
     if labels.height == 0:
         raise InvalidInput(f"no regime labels for {symbol} ({venue}, {timeframe}); "
                            "materialise the feature assets first")
     doc = {"venue": venue, "symbol": symbol, "timeframe": timeframe,
            "regime_versions": sorted(labels["regime_version"].unique().to_list()),
-           **summarise(regime_spans(labels.select("ts", "regime")), top)}
+           **summarise(_spans(labels.select("ts", "regime")), top)}
     print(json.dumps(doc, indent=2) if args.json else table(doc))
     return 0
 
@@ -130,3 +135,9 @@ def table(doc: dict[str, Any]) -> str:
         c = doc["current"]
         lines.append(f"current: {c['regime']} for {c['bars']} bars since {c['start']}")
     return "\n".join(lines)
+
+
+def _spans(labels: Any) -> list[RegimeSpan]:
+    from ..features.regimes import regime_spans  # Numba-backed: imported only when used
+
+    return regime_spans(labels)

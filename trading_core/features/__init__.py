@@ -6,39 +6,27 @@
 * ``pipeline``: ``update_features(warehouse, ...)`` (imported from its module, not here, because it
   depends on the warehouse, which itself imports ``compute`` for the column list).
 
-See docs/features.md for every definition, warm-up and threshold.
-"""
+See docs/features.md for every definition, warm-up and threshold."""
 
-from .compute import (
-    FEATURE_COLUMNS,
-    FeatureSpec,
-    FeatureState,
-    compute_features,
-    feature_version,
-    lookback_bars,
-)
-from .regimes import (
-    REGIMES,
-    RegimeConfig,
-    RegimeSpan,
-    RegimeState,
-    label_regimes,
-    regime_spans,
-    regime_version,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FEATURE_COLUMNS",
-    "REGIMES",
-    "FeatureSpec",
-    "FeatureState",
-    "RegimeConfig",
-    "RegimeSpan",
-    "RegimeState",
-    "compute_features",
-    "feature_version",
-    "label_regimes",
-    "lookback_bars",
-    "regime_spans",
-    "regime_version",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "FEATURE_COLUMNS": "compute",
+    "FeatureSpec": "compute",
+    "FeatureState": "compute",
+    "compute_features": "compute",
+    "feature_version": "compute",
+    "lookback_bars": "compute",
+    "REGIMES": "regimes",
+    "RegimeConfig": "regimes",
+    "RegimeSpan": "regimes",
+    "RegimeState": "regimes",
+    "label_regimes": "regimes",
+    "regime_spans": "regimes",
+    "regime_version": "regimes",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

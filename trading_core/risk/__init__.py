@@ -8,56 +8,57 @@
 * ``breakers``: strategy/portfolio/system/market circuit breakers, states active/reduce_only/halted.
 * ``trailing``: ATR or percent trailing stop levels from bars.
 * ``gate``: ``RiskGate`` for paper trading and audit rows for backtests.
-* ``config``: ``RiskConfig`` and its documented defaults (docs/risk.md).
-"""
+* ``config``: ``RiskConfig`` and its documented defaults (docs/risk.md)."""
 
-from .breakers import STATE_TABLE, BreakerState, BreakerTransition, CircuitBreakers, transition
-from .codes import REASON_NAMES, RiskReason, TradingState, decision_of, reason_name
-from .config import (
-    BreakerConfig,
-    MarketFilterConfig,
-    OrderLimits,
-    RiskConfig,
-    SizingConfig,
-    TrailingStopConfig,
-    load_risk_config,
-)
-from .gate import OrderRequest, RiskDecision, RiskGate, decision_frame
-from .market_filter import (
-    entries_paused,
-    entries_paused_from_warehouse,
-    load_vix,
-    market_filter_frame,
-    vix_asof,
-)
-from .orders import (
-    OrderCheck,
-    Verification,
-    adv_asof,
-    average_daily_volume,
-    verify_order,
-    verify_order_records,
-    verify_orders,
-)
-from .sizing import (
-    InfeasiblePortfolio,
-    correlation_scale,
-    fixed_quantity,
-    markowitz_weights,
-    percent_of_equity,
-    position_size,
-    risk_based_quantity,
-)
-from .trailing import trailing_stop_levels, trailing_stops, wilder_atr
+from __future__ import annotations
 
-__all__ = [
-    "RiskConfig", "OrderLimits", "SizingConfig", "MarketFilterConfig", "BreakerConfig",
-    "TrailingStopConfig", "load_risk_config", "RiskReason", "TradingState", "REASON_NAMES",
-    "reason_name", "decision_of", "verify_orders", "verify_order", "verify_order_records",
-    "Verification", "OrderCheck", "average_daily_volume", "adv_asof", "fixed_quantity",
-    "percent_of_equity", "risk_based_quantity", "correlation_scale", "position_size",
-    "markowitz_weights", "InfeasiblePortfolio", "vix_asof", "entries_paused", "market_filter_frame",
-    "load_vix", "entries_paused_from_warehouse", "CircuitBreakers", "BreakerState",
-    "BreakerTransition", "STATE_TABLE", "transition", "trailing_stop_levels", "trailing_stops",
-    "wilder_atr", "OrderRequest", "RiskDecision", "RiskGate", "decision_frame",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "STATE_TABLE": "breakers",
+    "BreakerState": "breakers",
+    "BreakerTransition": "breakers",
+    "CircuitBreakers": "breakers",
+    "transition": "breakers",
+    "REASON_NAMES": "codes",
+    "RiskReason": "codes",
+    "TradingState": "codes",
+    "decision_of": "codes",
+    "reason_name": "codes",
+    "BreakerConfig": "config",
+    "MarketFilterConfig": "config",
+    "OrderLimits": "config",
+    "RiskConfig": "config",
+    "SizingConfig": "config",
+    "TrailingStopConfig": "config",
+    "load_risk_config": "config",
+    "OrderRequest": "gate",
+    "RiskDecision": "gate",
+    "RiskGate": "gate",
+    "decision_frame": "gate",
+    "entries_paused": "market_filter",
+    "entries_paused_from_warehouse": "market_filter",
+    "load_vix": "market_filter",
+    "market_filter_frame": "market_filter",
+    "vix_asof": "market_filter",
+    "OrderCheck": "orders",
+    "Verification": "orders",
+    "adv_asof": "orders",
+    "average_daily_volume": "orders",
+    "verify_order": "orders",
+    "verify_order_records": "orders",
+    "verify_orders": "orders",
+    "InfeasiblePortfolio": "sizing",
+    "correlation_scale": "sizing",
+    "fixed_quantity": "sizing",
+    "markowitz_weights": "sizing",
+    "percent_of_equity": "sizing",
+    "position_size": "sizing",
+    "risk_based_quantity": "sizing",
+    "trailing_stop_levels": "trailing",
+    "trailing_stops": "trailing",
+    "wilder_atr": "trailing",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

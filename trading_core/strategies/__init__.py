@@ -1,62 +1,49 @@
 """Trading strategies: the ``Strategy`` interface, a registry, and the built-in rule strategies."""
 
-from .base import Bars, Strategy, StrategyParams, as_bars, portfolio_symbols
-from .bollinger import BollingerBreakout, BollingerMeanReversion, BollingerParams
-from .buy_and_hold import BuyAndHold, BuyAndHoldParams
-from .fibonacci_retracement import FibonacciRetracement, FibonacciRetracementParams
-from .ma_crossover import MaCrossover, MaCrossoverParams, moving_average
-from .macd import Macd, MacdParams
-from .registry import STRATEGIES, get_strategy, parse_params, strategy_params_help
-from .rsi_mean_reversion import RsiMeanReversion, RsiMeanReversionParams
-from .seasonality import Seasonality, SeasonalityParams
-from .sentiment import (
-    ExternalIndexSentiment,
-    SentimentFilter,
-    SentimentFilterParams,
-    SentimentProvider,
-    VixSentiment,
-)
-from .support_resistance import SupportResistance, SupportResistanceParams
-from .volume_profile import VolumeProfile, VolumeProfileParams
-from .yaml_builder import YamlStrategy, YamlStrategyError, load_yaml_strategy, parse_yaml_strategy
+from __future__ import annotations
 
-__all__ = [
-    "STRATEGIES",
-    "Bars",
-    "BollingerBreakout",
-    "BollingerMeanReversion",
-    "BollingerParams",
-    "BuyAndHold",
-    "BuyAndHoldParams",
-    "ExternalIndexSentiment",
-    "FibonacciRetracement",
-    "FibonacciRetracementParams",
-    "MaCrossover",
-    "MaCrossoverParams",
-    "Macd",
-    "MacdParams",
-    "RsiMeanReversion",
-    "RsiMeanReversionParams",
-    "Seasonality",
-    "SeasonalityParams",
-    "SentimentFilter",
-    "SentimentFilterParams",
-    "SentimentProvider",
-    "Strategy",
-    "StrategyParams",
-    "SupportResistance",
-    "SupportResistanceParams",
-    "VixSentiment",
-    "VolumeProfile",
-    "VolumeProfileParams",
-    "YamlStrategy",
-    "YamlStrategyError",
-    "as_bars",
-    "get_strategy",
-    "load_yaml_strategy",
-    "moving_average",
-    "parse_params",
-    "parse_yaml_strategy",
-    "portfolio_symbols",
-    "strategy_params_help",
-]
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "Bars": "base",
+    "Strategy": "base",
+    "StrategyParams": "base",
+    "as_bars": "base",
+    "portfolio_symbols": "base",
+    "BollingerBreakout": "bollinger",
+    "BollingerMeanReversion": "bollinger",
+    "BollingerParams": "bollinger",
+    "BuyAndHold": "buy_and_hold",
+    "BuyAndHoldParams": "buy_and_hold",
+    "FibonacciRetracement": "fibonacci_retracement",
+    "FibonacciRetracementParams": "fibonacci_retracement",
+    "MaCrossover": "ma_crossover",
+    "MaCrossoverParams": "ma_crossover",
+    "moving_average": "ma_crossover",
+    "Macd": "macd",
+    "MacdParams": "macd",
+    "STRATEGIES": "registry",
+    "get_strategy": "registry",
+    "parse_params": "registry",
+    "strategy_params_help": "registry",
+    "RsiMeanReversion": "rsi_mean_reversion",
+    "RsiMeanReversionParams": "rsi_mean_reversion",
+    "Seasonality": "seasonality",
+    "SeasonalityParams": "seasonality",
+    "ExternalIndexSentiment": "sentiment",
+    "SentimentFilter": "sentiment",
+    "SentimentFilterParams": "sentiment",
+    "SentimentProvider": "sentiment",
+    "VixSentiment": "sentiment",
+    "SupportResistance": "support_resistance",
+    "SupportResistanceParams": "support_resistance",
+    "VolumeProfile": "volume_profile",
+    "VolumeProfileParams": "volume_profile",
+    "YamlStrategy": "yaml_builder",
+    "YamlStrategyError": "yaml_builder",
+    "load_yaml_strategy": "yaml_builder",
+    "parse_yaml_strategy": "yaml_builder",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from trading_core.market_data.providers.sample import SampleDataMissing, SampleProvider
-from trading_core.warehouse import Warehouse
 
 SAMPLE_DIR = Path(__file__).resolve().parents[3] / ".cache" / "sample-packages"
 START, END = datetime(1990, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)
@@ -53,12 +52,3 @@ def synthetic_bars(n: int, seed: int = 0, start: datetime = datetime(2020, 1, 1,
     ts = pl.Series("ts", base + step * np.arange(n, dtype=np.int64)).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
     return pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
                          "volume": rng.uniform(1, 10, n)})
-
-
-def load_bars(wh: Warehouse, venue: str, symbol: str, timeframe: str, bars: pl.DataFrame) -> None:
-    """Put bars straight into market.bars (the ingest path is not under test here)."""
-    with wh.connect() as con:
-        con.register("_b", bars)
-        con.execute("INSERT INTO market.bars SELECT $v, $s, $tf, ts, open, high, low, close, volume, 0, 't' "
-                    "FROM _b", {"v": venue, "s": symbol, "tf": timeframe})
-        con.unregister("_b")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import load_bars
+from feature_helpers import load_bars
 
 from trading_core.cli import main
 from trading_core.features import FEATURE_COLUMNS, FeatureSpec, RegimeConfig
