@@ -19,8 +19,8 @@ from .errors import ConfigError
 from .features.regime_config import RegimeConfig
 from .risk.config import RiskConfig, TrailingStopConfig
 from .strategies.filter_config import FilterConfig
-from .symbols import check_symbol, check_venue
-from .timeframes import timeframe_ms
+from .symbols import Symbol, Venue
+from .timeframes import Timeframe
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "trading.yaml"
@@ -37,31 +37,18 @@ class UniverseConfig(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     asset_class: Literal["crypto", "equity"]
-    venue: str
-    timeframe: str
-    symbols: list[str] = Field(min_length=1)
+    venue: Venue
+    timeframe: Timeframe
+    symbols: list[Symbol] = Field(min_length=1)
     providers: list[ProviderName] = Field(
         default_factory=lambda: list[ProviderName](["sample"]), min_length=1,
         description="failover order: the first provider that answers wins",
     )
     start: date = Field(description="first day to ingest")
 
-    @field_validator("venue")
-    @classmethod
-    def _venue(cls, v: str) -> str:
-        return check_venue(v)
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe(cls, v: str) -> str:
-        timeframe_ms(v)
-        return v
-
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, v: list[str]) -> list[str]:
-        for s in v:
-            check_symbol(s)
         if len(set(v)) != len(v):
             raise ValueError("symbols are listed twice")
         return v
@@ -70,7 +57,7 @@ class UniverseConfig(_Strict):
 class CcxtConfig(_Strict):
     """Live crypto bars through ccxt. Keys come from the named environment variables only."""
 
-    exchange_id: str = "coinbase"
+    exchange_id: Venue = "coinbase"
     enable_rate_limit: bool = True
     timeout_ms: int = Field(default=15_000, gt=0)
     page_limit: int = Field(default=300, gt=0, le=5000)
@@ -78,11 +65,6 @@ class CcxtConfig(_Strict):
     max_retries: int = Field(default=5, ge=0)
     api_key_env: str | None = None
     api_secret_env: str | None = None
-
-    @field_validator("exchange_id")
-    @classmethod
-    def _exchange(cls, v: str) -> str:
-        return check_venue(v)
 
 
 class YfinanceConfig(_Strict):

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..risk.config import RiskConfig
 from ..strategies.filters import FilterConfig
-from ..symbols import check_symbol, check_venue
-from ..timeframes import timeframe_ms
+from ..symbols import Symbol, Venue
+from ..timeframes import Timeframe
 
 SizingMode = Literal["all_in", "fixed", "risk"]
 FillAt = Literal["next_open", "close"]
@@ -65,9 +65,9 @@ class BacktestRequest(BaseModel):
 
     strategy: str = Field(min_length=1)
     params: dict[str, str | float | int] = Field(default_factory=dict)
-    symbol: str
-    venue: str
-    timeframe: str
+    symbol: Symbol
+    venue: Venue
+    timeframe: Timeframe
     start: datetime
     end: datetime
     cash: float = Field(default=100_000.0, gt=0, allow_inf_nan=False)
@@ -87,22 +87,6 @@ class BacktestRequest(BaseModel):
     # them from the config (``risk:`` and ``strategies.<name>.filters``) unless --no-risk.
     risk: RiskConfig | None = None
     filters: FilterConfig | None = None
-
-    @field_validator("symbol")
-    @classmethod
-    def _symbol(cls, v: str) -> str:
-        return check_symbol(v)
-
-    @field_validator("venue")
-    @classmethod
-    def _venue(cls, v: str) -> str:
-        return check_venue(v)
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe(cls, v: str) -> str:
-        timeframe_ms(v)
-        return v
 
     @field_validator("start", "end", mode="before")
     @classmethod

@@ -37,7 +37,7 @@ def test_every_problem_is_reported_with_its_path_and_line(tmp_path: Path) -> Non
     problems = e.value.problems
     assert any(p.startswith("market_data.mode (line 2)") for p in problems)
     assert any(p.startswith("market_data.universes[0].timeframe (line 7)") and "7h" in p for p in problems)
-    assert any(p.startswith("market_data.universes[0].symbols (line 8)") for p in problems)
+    assert any(p.startswith("market_data.universes[0].symbols[0] (line 8)") for p in problems)
     assert any(p.startswith("market_data.colour (line 10)") for p in problems)
 
 
