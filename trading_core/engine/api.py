@@ -218,6 +218,23 @@ def _wrap_fills(fi: np.ndarray, ff: np.ndarray, n: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pack_fills(fi: np.ndarray, ff: np.ndarray, ai: np.ndarray) -> np.ndarray:
+    """Same records as ``_wrap_fills(fi, ff, ai[:, AI_NFILL])``, written by one compiled pass."""
+    n = int(np.minimum(ai[:, E.AI_NFILL], fi.shape[1]).sum())
+    out = np.empty(n, E.FILL_DTYPE)
+    k = len(E.FILL_DTYPE.names)
+    nb.pack_fills_nb(fi, ff, ai, out.view(np.int64).reshape(n, k), out.view(np.float64).reshape(n, k))
+    return out
+
+
+def _pack_events(ei: np.ndarray, ai: np.ndarray) -> np.ndarray:
+    """Same records as ``_wrap_events(ei, ai[:, AI_NEV])``, written by one compiled pass."""
+    n = int(np.minimum(ai[:, E.AI_NEV], ei.shape[1]).sum())
+    out = np.empty(n, E.EVENT_DTYPE)
+    nb.pack_events_nb(ei, ai, out.view(np.int64).reshape(n, len(E.EVENT_DTYPE.names)))
+    return out
+
+
 def _wrap_events(ei: np.ndarray, n: np.ndarray) -> np.ndarray:
     C = ei.shape[1]
     m = np.arange(C)[None, :] < np.minimum(n, C)[:, None]
@@ -303,7 +320,7 @@ def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, model: MarketMode
     if save_series:
         final_eq = series[E.SE_EQUITY, -1].copy() if T else final_eq
     return SimResult(
-        fills=_wrap_fills(fi, ff, nf), events=_wrap_events(ei, ne),
+        fills=_pack_fills(fi, ff, st.ai), events=_pack_events(ei, st.ai),
         equity=series[E.SE_EQUITY], cash=series[E.SE_CASH],
         position=pos_series if mi[E.MI_POS_SERIES] else series[E.SE_POS],
         final_equity=final_eq, fees_paid=st.af[:, E.AF_FEES].copy(), borrow_paid=st.af[:, E.AF_BORROW].copy(),
@@ -423,6 +440,8 @@ class Engine:
         self.bar = 0
         self.events: list[np.ndarray] = []
         self._kernel = _kernel(self.device, 1)
+        self._impact_on = bool(self._mp[E.MP_IMPACT] > 0.0)
+        self._no_sig = np.zeros(max(self.P, 1), np.bool_)
 
     # ---- signals (optional: streaming twin of simulate_signals) ------------------------------
     def set_signals(self, symbol_of: np.ndarray, size_mode: str = "all_in", size: float | np.ndarray = 1.0,
@@ -499,9 +518,23 @@ class Engine:
              volume: np.ndarray, entries: np.ndarray | None = None, exits: np.ndarray | None = None) -> np.ndarray:
         """Process one bar for every portfolio; returns the fills of this bar (FILL_DTYPE)."""
         st = self._st
-        if self._mp[E.MP_IMPACT] > 0.0:
+        if self._impact_on:
             row = np.asarray(close, np.float64).reshape(1, self.S).copy()
             self._sigma = nb.ewm_sigma_nb(row, self._lam, self._var, self._prev)
+        if self.device == "cpu" and not self._queue:
+            # hot path: the per-step copies (bar, signals, counter resets) happen inside one compiled call
+            has_sig = entries is not None
+            if has_sig:
+                ent_in = _b1(entries, self.P)
+                ex_in = _b1(exits, self.P) if exits is not None else self._no_sig
+            else:
+                ent_in = ex_in = self._no_sig
+            nf, ne = nb.stream_step_nb(
+                ts, _f64(open), _f64(high), _f64(low), _f64(close), _f64(volume), ent_in, ex_in, has_sig, True,
+                self.bar, self._ts, self._bars, self._sigma, self._ent, self._ex, self._sig_i, self._sig_f,
+                *self._no_q, self._mp, self._mi, st.rng, self._tiers, st.af, st.ai, st.pf, st.oi, st.of, self._fi,
+                self._ff, self._ei, self._series, self._pos_dummy)
+            return self._after_step(nf, ne)
         if entries is not None:
             self._ent[0, :] = entries
             self._ex[0, :] = exits if exits is not None else False
@@ -516,7 +549,8 @@ class Engine:
             reset = True
         if self.device == "cpu":
             nf, ne = nb.stream_step_nb(
-                ts, _f64(open), _f64(high), _f64(low), _f64(close), _f64(volume), reset, self.bar, self._ts,
+                ts, _f64(open), _f64(high), _f64(low), _f64(close), _f64(volume), self._no_sig, self._no_sig,
+                False, reset, self.bar, self._ts,
                 self._bars, self._sigma, self._ent, self._ex, self._sig_i, self._sig_f, oq_i, oq_f, end, self._mp,
                 self._mi, st.rng, self._tiers, st.af, st.ai, st.pf, st.oi, st.of, self._fi, self._ff, self._ei,
                 self._series, self._pos_dummy)
@@ -533,6 +567,10 @@ class Engine:
                          oq_f, end, self._mp, self._mi, st.rng, self._tiers, st.af, st.ai, st.pf, st.oi, st.of,
                          self._fi, self._ff, self._ei, self._series, self._pos_dummy)
             nf, ne = int(st.ai[:, E.AI_NFILL].max()), int(st.ai[:, E.AI_NEV].max())
+        return self._after_step(nf, ne)
+
+    def _after_step(self, nf: int, ne: int) -> np.ndarray:
+        st = self._st
         self.bar += 1
         if ne:
             if ne > self._ecap:  # pragma: no cover - sized for the worst case
@@ -590,6 +628,15 @@ class Engine:
         self._mi, self._sig_i, self._sig_f = snap["mi"].copy(), snap["sig_i"].copy(), snap["sig_f"].copy()
         self.bar = int(snap["bar"][0])
         self._queue.clear()
+
+
+def _b1(a: Any, P: int) -> np.ndarray:
+    """This bar's (P,) signal flags as a bool array (no copy when already one)."""
+    if type(a) is np.ndarray and a.dtype == np.bool_ and a.shape == (P,):
+        return a
+    out = np.zeros(max(P, 1), np.bool_)
+    out[:P] = a
+    return out
 
 
 def _f64(a: Any) -> np.ndarray:

@@ -39,7 +39,7 @@ _FLOATS = {"base", "fee", "lim", "lot", "notional", "px", "px_est", "q", "qty", 
 
 def _sig(f, over):
     names = f.__code__.co_varnames[:f.__code__.co_argcount]
-    return tuple(over[n] if n in over else _ARRAYS[n] if n in _ARRAYS else _F if n in _FLOATS else _I
+    return tuple(over[n] if n in over else _ARRAYS.get(n, _F if n in _FLOATS else _I)
                  for n in names)
 
 
@@ -921,11 +921,17 @@ def ewm_sigma_nb(close, lam, var, prev):
 
 
 @njit(cache=True)
-def stream_step_nb(ts_val, o, h, lo, c, v, reset_oq, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f,
-                   oq_end, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
-    """Streaming fast path: load one bar, reset per-step counters, run the serial kernel on it, and
-    return (fills, events) counts -- one dispatch per bar instead of a dozen NumPy calls."""
+def stream_step_nb(ts_val, o, h, lo, c, v, ent_in, ex_in, has_sig, reset_oq, bar0, ts, bars, sigma, entries, exits,
+                   sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series,
+                   pos_series):
+    """Streaming fast path: load one bar (and this bar's signals when ``has_sig``), reset per-step
+    counters, run the serial kernel on it, and return (fills, events) counts -- one dispatch per bar
+    instead of a dozen NumPy calls."""
     ts[0] = ts_val
+    if has_sig:
+        for p in range(min(entries.shape[1], ent_in.shape[0], ex_in.shape[0])):
+            entries[0, p] = ent_in[p]
+            exits[0, p] = ex_in[p]
     for s in range(bars.shape[2]):
         bars[E.B_OPEN, 0, s] = o[s]
         bars[E.B_HIGH, 0, s] = h[s]

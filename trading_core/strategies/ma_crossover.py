@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from .base import BoolArray, FloatArray, StrategyParams, as_bars
-from .nb import crossed_above, ema_nb, sma_nb
+from .nb import crossed_above, ema_nb, ma_cross_signals_nb, sma_nb  # noqa: F401 (crossed_above re-exported)
 
 
 class MaCrossoverParams(StrategyParams):
@@ -83,9 +83,14 @@ class MaCrossover:
     def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
         b = as_bars(bars)
         pairs = self.params.pairs()
-        # Each distinct window is computed once, however many pairs share it.
+        if self.params.kind not in ("sma", "ema"):
+            raise ValueError(f"unknown moving average {self.params.kind!r}; expected 'sma' or 'ema'")
+        # One fused pass: each distinct window's average is computed once per asset and the
+        # crossovers are written straight into the (T, P) booleans (no (T, P) float matrices).
         windows = sorted({w for pair in pairs for w in pair})
-        ma = {w: moving_average(b.close, w, self.params.kind) for w in windows}
-        fast = np.concatenate([ma[f] for f, _ in pairs], axis=1)
-        slow = np.concatenate([ma[s] for _, s in pairs], axis=1)
-        return crossed_above(fast, slow), crossed_above(slow, fast)
+        pos = {w: i for i, w in enumerate(windows)}
+        x = np.ascontiguousarray(b.close, dtype=np.float64)
+        return ma_cross_signals_nb(x, np.asarray(windows, dtype=np.int64),
+                                   np.asarray([pos[f] for f, _ in pairs], dtype=np.int64),
+                                   np.asarray([pos[s] for _, s in pairs], dtype=np.int64),
+                                   self.params.kind == "ema")

@@ -7,7 +7,7 @@ and out, float64, NaN until an indicator has its full window. Jitted names end i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -68,3 +68,103 @@ def crossed_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out[1:] = (a[1:] > b[1:]) & (a[:-1] <= b[:-1])
     return out
+
+
+_CHUNK = 32768  # bars per pass of the fused crossover kernel: two parallel regions per pass
+_ROWS = 256  # bars per parallel work item when writing the crossovers
+
+
+@njit(cache=True, parallel=True)
+def ma_cross_signals_nb(x: np.ndarray, windows: np.ndarray, fast_w: np.ndarray, slow_w: np.ndarray,
+                        ema: bool, chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Entries/exits of a grid of moving-average crossovers in one pass, no (T, P) float matrices.
+
+    ``x`` is (T, S) closes; ``windows`` the distinct windows; ``fast_w``/``slow_w`` (n_pairs,) index
+    into ``windows``. Column ``i * S + s`` is pair ``i`` on asset ``s`` (the layout of
+    ``np.concatenate([ma[f] for f, _ in pairs], axis=1)``). Each distinct window's average is
+    computed once per asset, a chunk of bars at a time, with the exact arithmetic of ``sma_nb`` /
+    ``ema_nb`` (running state carried across chunks), and the crossovers (``crossed_above``) are
+    written straight into the boolean outputs. Bit-identical to the NumPy path. Few, large parallel
+    regions: on a loaded machine every region start waits for all threads to be scheduled.
+    ``chunk`` (bars per pass, 0 = automatic) only changes memory and speed, never the result.
+    """
+    T, S = x.shape
+    W = windows.shape[0]
+    NP = fast_w.shape[0]
+    P = NP * S
+    WS = W * S
+    entries = np.zeros((T, P), dtype=np.bool_)
+    exits = np.zeros((T, P), dtype=np.bool_)
+    # running state per (window, asset)
+    tot = np.zeros(WS)
+    nans = np.zeros(WS, dtype=np.int64)
+    seen = np.zeros(WS, dtype=np.int64)
+    ys = np.full(WS, np.nan)
+    # chunk: at least _CHUNK bars, more when few (window, asset) columns (buffer <= ~32 MB)
+    if chunk <= 0:
+        chunk = max(_CHUNK, (1 << 22) // max(WS, 1))
+    CH = min(T, chunk)
+    # buf[col, 0] = last bar of the previous chunk; buf[col, 1:] = this chunk
+    buf = np.full((WS, CH + 1), np.nan)
+    for c0 in range(0, T, chunk):
+        c1 = min(T, c0 + chunk)
+        n = c1 - c0
+        for col in prange(WS):
+            w = col // S
+            s = col - w * S
+            window = windows[w]
+            if ema:
+                alpha = 2.0 / (window + 1.0)
+                y = ys[col]
+                k = seen[col]
+                for i in range(c0, c1):
+                    v = x[i, s]
+                    if np.isnan(v):
+                        buf[col, i - c0 + 1] = np.nan
+                        continue
+                    y = v if k == 0 else alpha * v + (1.0 - alpha) * y
+                    k += 1
+                    buf[col, i - c0 + 1] = y if k >= window else np.nan
+                ys[col] = y
+                seen[col] = k
+            else:
+                total = tot[col]
+                nn = nans[col]
+                for i in range(c0, c1):
+                    v = x[i, s]
+                    if np.isnan(v):
+                        nn += 1
+                    else:
+                        total += v
+                    if i >= window:
+                        old = x[i - window, s]
+                        if np.isnan(old):
+                            nn -= 1
+                        else:
+                            total -= old
+                    if i >= window - 1 and nn == 0:
+                        buf[col, i - c0 + 1] = total / window
+                    else:
+                        buf[col, i - c0 + 1] = np.nan
+                tot[col] = total
+                nans[col] = nn
+        r0 = 1 if c0 == 0 else 0  # crossed_above is False on the first bar
+        n_blk = (n - r0 + _ROWS - 1) // _ROWS
+        for b in prange(n_blk):
+            lo = r0 + b * _ROWS
+            hi = min(n, lo + _ROWS)
+            for i in range(NP):
+                fo = fast_w[i] * S
+                so = slow_w[i] * S
+                for s in range(S):
+                    col = i * S + s
+                    for r in range(lo, hi):
+                        f = buf[fo + s, r + 1]
+                        sl = buf[so + s, r + 1]
+                        fp = buf[fo + s, r]
+                        sp = buf[so + s, r]
+                        entries[c0 + r, col] = f > sl and fp <= sp
+                        exits[c0 + r, col] = sl > f and sp <= fp
+        for col in range(WS):
+            buf[col, 0] = buf[col, n]
+    return entries, exits
