@@ -222,7 +222,7 @@ def _pack_fills(fi: np.ndarray, ff: np.ndarray, ai: np.ndarray) -> np.ndarray:
     """Same records as ``_wrap_fills(fi, ff, ai[:, AI_NFILL])``, written by one compiled pass."""
     n = int(np.minimum(ai[:, E.AI_NFILL], fi.shape[1]).sum())
     out = np.empty(n, E.FILL_DTYPE)
-    k = len(E.FILL_DTYPE.names)
+    k = len(E.FILL_DTYPE.names or ())
     nb.pack_fills_nb(fi, ff, ai, out.view(np.int64).reshape(n, k), out.view(np.float64).reshape(n, k))
     return out
 
@@ -231,7 +231,7 @@ def _pack_events(ei: np.ndarray, ai: np.ndarray) -> np.ndarray:
     """Same records as ``_wrap_events(ei, ai[:, AI_NEV])``, written by one compiled pass."""
     n = int(np.minimum(ai[:, E.AI_NEV], ei.shape[1]).sum())
     out = np.empty(n, E.EVENT_DTYPE)
-    nb.pack_events_nb(ei, ai, out.view(np.int64).reshape(n, len(E.EVENT_DTYPE.names)))
+    nb.pack_events_nb(ei, ai, out.view(np.int64).reshape(n, len(E.EVENT_DTYPE.names or ())))
     return out
 
 
@@ -342,7 +342,7 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
     """
     model = model or MarketModel()
     ts = np.ascontiguousarray(ts, np.int64)
-    planes = (0, 1, 2, 3, 4)
+    planes: tuple[int, ...] = (0, 1, 2, 3, 4)
     if model.fill_at == "close" and model.latency_kind == "none" and model.participation_rate == 0:
         # signals fill at once at the close and never rest: open/high/low are never read, volume only
         # by the impact term
@@ -433,10 +433,10 @@ class Engine:
         self._empty_fills = np.zeros(0, E.FILL_DTYPE)
         # record buffers written by nb.pack_*_nb through plain int64/float64 views (all fields are 8 bytes)
         self._fill_rec = np.zeros(self.P * self._fcap, E.FILL_DTYPE)
-        self._fill_vi = self._fill_rec.view(np.int64).reshape(-1, len(E.FILL_DTYPE.names))
-        self._fill_vf = self._fill_rec.view(np.float64).reshape(-1, len(E.FILL_DTYPE.names))
+        self._fill_vi = self._fill_rec.view(np.int64).reshape(-1, len(E.FILL_DTYPE.names or ()))
+        self._fill_vf = self._fill_rec.view(np.float64).reshape(-1, len(E.FILL_DTYPE.names or ()))
         self._ev_rec = np.zeros(self.P * self._ecap, E.EVENT_DTYPE)
-        self._ev_vi = self._ev_rec.view(np.int64).reshape(-1, len(E.EVENT_DTYPE.names))
+        self._ev_vi = self._ev_rec.view(np.int64).reshape(-1, len(E.EVENT_DTYPE.names or ()))
         self.bar = 0
         self.events: list[np.ndarray] = []
         self._kernel = _kernel(self.device, 1)
@@ -662,4 +662,5 @@ def warmup(device: str = "cpu") -> None:
         simulate_signals(ts, c, c, c, c, c * 10, entries=ent[:, :1], exits=ex[:, :1], model=m, device=device)
     eng = Engine(1, 1, MarketModel(), device=device)
     eng.submit_limit(0, 0, E.Side.BUY, 1.0, 99.0)
-    eng.step(0, [100.0], [101.0], [98.0], [100.0], [1e6])
+    one = np.ones(1)
+    eng.step(0, 100.0 * one, 101.0 * one, 98.0 * one, 100.0 * one, 1e6 * one)

@@ -158,7 +158,7 @@ open). ``order_id`` 0 lets the engine assign one. ``expire_bars``/``expire_ts`` 
 ``sl_price``/``tp_price`` > 0 turn a NEW order into a bracket. CANCEL/REPLACE use ``order_id``
 as the target; REPLACE takes the non-zero ones of qty/limit_price/stop_price."""
 
-assert FILL_DTYPE.itemsize == 8 * len(FILL_DTYPE.names) and EVENT_DTYPE.itemsize == 8 * len(EVENT_DTYPE.names)
+assert FILL_DTYPE.itemsize == 8 * len(FILL_DTYPE.names or ()) and EVENT_DTYPE.itemsize == 8 * len(EVENT_DTYPE.names or ())
 
 # ############# Flat-array field indices (kernel layout) ############# #
 

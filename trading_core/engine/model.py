@@ -158,9 +158,9 @@ class _Strict(BaseModel):
 
 
 class TierConfig(_Strict):
-    min_volume_30d: float = Field(0.0, ge=0)
-    maker_bps: float = Field(10.0, ge=-100, le=1000)
-    taker_bps: float = Field(10.0, ge=0, le=1000)
+    min_volume_30d: float = Field(default=0.0, ge=0)
+    maker_bps: float = Field(default=10.0, ge=-100, le=1000)
+    taker_bps: float = Field(default=10.0, ge=0, le=1000)
 
 
 class FeesConfig(_Strict):
@@ -177,40 +177,40 @@ class FeesConfig(_Strict):
 class LatencyConfig(_Strict):
     kind: LatencyKind = "none"
     unit: Literal["bars", "ms"] = "bars"
-    a: float = Field(0.0, ge=0)
-    b: float = Field(0.0, ge=0)
+    a: float = Field(default=0.0, ge=0)
+    b: float = Field(default=0.0, ge=0)
 
 
 class RateLimitConfig(_Strict):
-    max_orders: int = Field(0, ge=0)
-    interval_bars: int = Field(1, ge=1)
+    max_orders: int = Field(default=0, ge=0)
+    interval_bars: int = Field(default=1, ge=1)
 
 
 class ShortConfig(_Strict):
     allowed: bool = False
-    margin: float = Field(1.0, gt=0)
-    borrow_rate_annual: float = Field(0.0, ge=0)
+    margin: float = Field(default=1.0, gt=0)
+    borrow_rate_annual: float = Field(default=0.0, ge=0)
 
 
 class VenueConfig(_Strict):
     """One venue's fee schedule and exchange rules, as written under ``venues.<name>`` in config."""
 
     fees: FeesConfig = FeesConfig()
-    tick_size: float = Field(0.0, ge=0)
-    lot_size: float = Field(0.0, ge=0)
-    min_notional: float = Field(0.0, ge=0)
-    spread_bps: float = Field(0.0, ge=0)
-    slippage_bps: float = Field(0.0, ge=0)
-    impact_coef: float = Field(0.0, ge=0)
-    vol_halflife_bars: float = Field(20.0, gt=0)
-    participation_rate: float = Field(0.0, ge=0, le=1)
-    touch_fill_prob: float = Field(1.0, ge=0, le=1)
-    reject_prob: float = Field(0.0, ge=0, le=1)
+    tick_size: float = Field(default=0.0, ge=0)
+    lot_size: float = Field(default=0.0, ge=0)
+    min_notional: float = Field(default=0.0, ge=0)
+    spread_bps: float = Field(default=0.0, ge=0)
+    slippage_bps: float = Field(default=0.0, ge=0)
+    impact_coef: float = Field(default=0.0, ge=0)
+    vol_halflife_bars: float = Field(default=20.0, gt=0)
+    participation_rate: float = Field(default=0.0, ge=0, le=1)
+    touch_fill_prob: float = Field(default=1.0, ge=0, le=1)
+    reject_prob: float = Field(default=0.0, ge=0, le=1)
     fill_at: FillAt = "next_open"
     rate_limit: RateLimitConfig = RateLimitConfig()
     latency: LatencyConfig = LatencyConfig()
     short: ShortConfig = ShortConfig()
-    max_open_orders: int = Field(16, ge=2, le=1024)
+    max_open_orders: int = Field(default=16, ge=2, le=1024)
 
     def to_model(self, venue: str, **overrides: Any) -> MarketModel:
         kw: dict[str, Any] = dict(
