@@ -90,3 +90,23 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def insert_new_rows(con: duckdb.DuckDBPyConnection, table: str, frame: object, columns: list[str],
+                    select: list[str] | None = None) -> int:
+    """Append ``frame`` to ``table`` in one transaction, skipping rows whose key already exists, and
+    stamp ``recorded_at``; return how many rows were new. Replayed audit writes stay idempotent.
+
+    ``table``, ``columns`` and ``select`` are identifiers/expressions from code, never from input.
+    """
+    view = f"_new_rows_{table.replace('.', '_')}"
+    with transaction(con):
+        before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        con.register(view, frame)
+        try:
+            con.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}, recorded_at) "
+                        f"SELECT {', '.join(select or columns)}, now() FROM {view}")
+        finally:
+            con.unregister(view)
+        after = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return int(after - before)

@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from .connection import transaction
+from .connection import insert_new_rows, transaction
 
 __all__ = [
     "DECISION_COLUMNS", "decision_id", "write_decisions", "read_decisions", "save_breakers",
@@ -115,18 +115,8 @@ def write_decisions(con: duckdb.DuckDBPyConnection,
     df = _decisions_frame(rows)
     if df.height == 0:
         return 0
-    cols = ", ".join(DECISION_COLUMNS)
-    sel = ", ".join(f"CAST({c} AS JSON)" if c == "inputs" else c for c in DECISION_COLUMNS)
-    with transaction(con):
-        before = con.execute("SELECT count(*) FROM risk.risk_decisions").fetchall()[0][0]
-        con.register("_risk_decisions", df)
-        try:
-            con.execute(f"INSERT OR IGNORE INTO risk.risk_decisions ({cols}, recorded_at) "
-                        f"SELECT {sel}, now() FROM _risk_decisions")
-        finally:
-            con.unregister("_risk_decisions")
-        after = con.execute("SELECT count(*) FROM risk.risk_decisions").fetchall()[0][0]
-    return int(after - before)
+    sel = [f"CAST({c} AS JSON)" if c == "inputs" else c for c in DECISION_COLUMNS]
+    return insert_new_rows(con, "risk.risk_decisions", df, list(DECISION_COLUMNS), sel)
 
 
 def read_decisions(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:

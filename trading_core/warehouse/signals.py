@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from .connection import transaction
+from .connection import insert_new_rows
 
 __all__ = ["SIGNAL_DECISION_COLUMNS", "write_signal_decisions", "read_signal_decisions"]
 
@@ -31,17 +31,7 @@ def write_signal_decisions(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -
     if rows.height == 0:
         return 0
     df = rows.select([pl.col(c).cast(t) for c, t in SIGNAL_DECISION_COLUMNS.items()])
-    cols = ", ".join(SIGNAL_DECISION_COLUMNS)
-    with transaction(con):
-        before = con.execute("SELECT count(*) FROM backtest.signal_decisions").fetchall()[0][0]
-        con.register("_signal_decisions", df)
-        try:
-            con.execute(f"INSERT OR IGNORE INTO backtest.signal_decisions ({cols}, recorded_at) "
-                        f"SELECT {cols}, now() FROM _signal_decisions")
-        finally:
-            con.unregister("_signal_decisions")
-        after = con.execute("SELECT count(*) FROM backtest.signal_decisions").fetchall()[0][0]
-    return int(after - before)
+    return insert_new_rows(con, "backtest.signal_decisions", df, list(SIGNAL_DECISION_COLUMNS))
 
 
 def read_signal_decisions(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
