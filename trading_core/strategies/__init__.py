@@ -8,6 +8,7 @@ _EXPORTS = {
     "Bars": "base",
     "Strategy": "base",
     "StrategyParams": "base",
+    "SingleVariantStrategy": "base",
     "as_bars": "base",
     "portfolio_symbols": "base",
     "BollingerBreakout": "bollinger",

@@ -13,7 +13,7 @@ sweep) and is run on S symbols, giving P = V x S portfolios; portfolio ``p`` tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,24 @@ class StrategyParams(BaseModel):
     """Base of every strategy's parameter model: unknown keys are errors, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=StrategyParams)
+
+
+class SingleVariantStrategy(Generic[P]):
+    """Construction shared by strategies that run one parameter set (one portfolio per symbol);
+    subclasses set ``name`` and ``Params`` and implement ``warmup_bars`` and ``signals``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[StrategyParams]]
+    params: P
+
+    def __init__(self, params: P | None = None) -> None:
+        self.params = params if params is not None else cast(P, self.Params())
+
+    def variants(self) -> list[dict[str, Any]]:
+        return [self.params.model_dump()]
 
 
 @dataclass(frozen=True)

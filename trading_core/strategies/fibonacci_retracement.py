@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 
 from ..features.levels import fibonacci
 from ._common import hold
-from .base import BoolArray, StrategyParams, as_bars
+from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
 
 _RATIOS = (0.0, 0.382, 0.5, 0.618, 0.786, 1.0)
 _LEVELS = (0.382, 0.5, 0.618)
@@ -50,17 +50,11 @@ class FibonacciRetracementParams(StrategyParams):
         return f
 
 
-class FibonacciRetracement:
+class FibonacciRetracement(SingleVariantStrategy[FibonacciRetracementParams]):
     """One variant; stop and target frozen at entry by the position-state loop."""
 
     name: ClassVar[str] = "fibonacci_retracement"
     Params: ClassVar[type[StrategyParams]] = FibonacciRetracementParams
-
-    def __init__(self, params: FibonacciRetracementParams | None = None) -> None:
-        self.params: FibonacciRetracementParams = params or FibonacciRetracementParams()
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [self.params.model_dump()]
 
     def warmup_bars(self) -> int:
         return 2 * self.params.pivot_k + 1

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ._common import hold
-from .base import BoolArray, StrategyParams, as_bars
+from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _MONTHS = {m: i + 1 for i, m in enumerate(
@@ -92,17 +92,11 @@ def in_season(ts_ms: np.ndarray, p: SeasonalityParams) -> BoolArray:
     return ok
 
 
-class Seasonality:
+class Seasonality(SingleVariantStrategy[SeasonalityParams]):
     """One variant; the same calendar mask for every symbol."""
 
     name: ClassVar[str] = "seasonality"
     Params: ClassVar[type[StrategyParams]] = SeasonalityParams
-
-    def __init__(self, params: SeasonalityParams | None = None) -> None:
-        self.params: SeasonalityParams = params or SeasonalityParams()
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [self.params.model_dump()]
 
     def warmup_bars(self) -> int:
         return 1

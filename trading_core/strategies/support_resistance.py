@@ -25,7 +25,7 @@ from pydantic import Field
 
 from ..features.levels import support_resistance
 from ._common import hold, per_column, prev
-from .base import BoolArray, StrategyParams, as_bars
+from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
 
 
 class SupportResistanceParams(StrategyParams):
@@ -39,17 +39,11 @@ class SupportResistanceParams(StrategyParams):
     min_touches: int = Field(default=1, ge=1, description="pivots a level needs")
 
 
-class SupportResistance:
+class SupportResistance(SingleVariantStrategy[SupportResistanceParams]):
     """One variant; entries/exits from the position-state loop with levels frozen at entry."""
 
     name: ClassVar[str] = "support_resistance"
     Params: ClassVar[type[StrategyParams]] = SupportResistanceParams
-
-    def __init__(self, params: SupportResistanceParams | None = None) -> None:
-        self.params: SupportResistanceParams = params or SupportResistanceParams()
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [self.params.model_dump()]
 
     def warmup_bars(self) -> int:
         return 2 * self.params.pivot_k + 1

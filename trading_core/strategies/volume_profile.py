@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ..features.levels import volume_profile
 from ._common import hold, per_column
-from .base import BoolArray, StrategyParams, as_bars
+from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
 
 
 class VolumeProfileParams(StrategyParams):
@@ -28,17 +28,11 @@ class VolumeProfileParams(StrategyParams):
     stop_pct: float = Field(default=0.0, ge=0, lt=1, description="stop below the entry close (0: none)")
 
 
-class VolumeProfile:
+class VolumeProfile(SingleVariantStrategy[VolumeProfileParams]):
     """One variant; position state from the shared loop."""
 
     name: ClassVar[str] = "volume_profile"
     Params: ClassVar[type[StrategyParams]] = VolumeProfileParams
-
-    def __init__(self, params: VolumeProfileParams | None = None) -> None:
-        self.params: VolumeProfileParams = params or VolumeProfileParams()
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [self.params.model_dump()]
 
     def warmup_bars(self) -> int:
         return self.params.window
