@@ -1,9 +1,11 @@
-"""The risk layer in front of a signal backtest: VIX market filter, order verification, trailing stops.
+"""The order pre-check of a stepped backtest: VIX market filter and order verification at every bar.
 
 Why a pre-check of a would-be entry at *every* bar rather than of the entries only: the signal
 filters' position model (min hold, throttle) must know which entries the risk layer refused, so
-the refusal is computed first and handed to ``apply_filters`` as its ``block``; then only the
-entries that reached the risk stage are audited.
+the refusal is known before the filters decide and is handed to them as their ``block``
+(``stepped.SteppedTrader``); only the entries that reached the risk stage are audited. These
+checks depend on market data alone, so they are computed for the whole run at once; what depends
+on the book (circuit breakers, protective stops) is decided bar by bar in ``stepped``.
 
 No look-ahead. Row t of ``last_px`` is close[t-1] (what was known before bar t opened); the order
 judged at bar t is priced at close[t], the close the strategy decided on, so an entry triggered by
@@ -23,13 +25,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..risk import RiskConfig, TrailingStopConfig, adv_asof, decision_frame, load_vix, market_filter_frame
-from ..risk.codes import RiskReason, reason_name
+from ..risk import RiskConfig, adv_asof, load_vix, market_filter_frame
+from ..risk.codes import RiskReason
 from ..risk.orders import BUY, verify_orders
-from ..risk.trailing import trailing_stop_levels
 from ..strategies import Bars
 
-__all__ = ["RiskOutcome", "check_entries", "audit_entries", "trailing_exits"]
+__all__ = ["RiskOutcome", "check_entries"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class RiskOutcome:
     adv: np.ndarray  # (T, S)
     qty: np.ndarray  # (T, S) estimated entry quantity
     notes: list[str] = field(default_factory=list)
+    vix: np.ndarray | None = None  # (T,) VIX close known at each decision (NaN: none), when loaded
 
 
 def _close_series(close_ts: np.ndarray) -> pl.Series:
@@ -55,11 +57,16 @@ def check_entries(cfg: RiskConfig, warehouse: Any, frame: pl.DataFrame, bars: Ba
     notes: list[str] = []
     mf = cfg.market_filter
     decision = _close_series(close_ts)
-    if mf.enabled:
+    vix_close = None
+    if mf.enabled or cfg.breakers.enabled:  # the market breaker reads VIX too
         start: Any = decision.min()
         end: Any = decision.max()
         vix = load_vix(warehouse, mf, start=start, end=end + timedelta(microseconds=1))
         mff = market_filter_frame(vix, decision, mf)
+        fresh = (mff["ts"] - mff["vix_known_at"]) <= timedelta(days=mf.max_vix_age_days)
+        vix_close = (mff["vix_close"].cast(pl.Float64).fill_null(np.nan).to_numpy().astype(np.float64))
+        vix_close[~fresh.fill_null(False).to_numpy()] = np.nan  # a stale close is no reading
+    if mf.enabled:
         paused = mff["paused"].to_numpy().astype(bool)
         missing = int(mff["reason"].is_in(["vix_missing", "vix_stale"]).sum())
         if vix.height == 0 or missing:
@@ -92,56 +99,4 @@ def check_entries(cfg: RiskConfig, warehouse: Any, frame: pl.DataFrame, bars: Ba
     # Bar 0 has no previous close (nothing to judge the price or size against): only the market
     # filter applies there, rather than refusing it as an unknown symbol.
     reason[0] = np.where(paused[0], RiskReason.MARKET_FILTER, RiskReason.NONE)
-    return RiskOutcome(reason.astype(np.int64), paused, last_px, adv, qty, notes)
-
-
-def audit_entries(reached: np.ndarray, outcome: RiskOutcome, bars: Bars, close_ts: np.ndarray,
-                  symbol_of: np.ndarray, request: Any, run_id: str) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Audit rows (``risk.risk_decisions``) for the entries that reached the risk stage."""
-    from ..engine.enums import ORDER_DTYPE
-
-    n = reached.shape[0]
-    bar = reached["bar"].astype(np.int64)
-    port = reached["portfolio"].astype(np.int64)
-    sym = symbol_of[port].astype(np.int64) if n else np.zeros(0, np.int64)
-    orders = np.zeros(n, ORDER_DTYPE)
-    orders["portfolio"], orders["bar"], orders["symbol"] = port, bar, sym
-    orders["side"] = BUY
-    orders["qty"] = outcome.qty[bar, sym] if n else 0.0
-    orders["order_id"] = np.arange(1, n + 1)
-    reason = outcome.reason[bar, sym] if n else np.zeros(0, np.int64)
-    frame = decision_frame(
-        run_id=run_id, context="backtest", ts=_close_series(close_ts[bar]), orders=orders, reason=reason,
-        symbols=list(bars.symbols), last_price=outcome.last_px[bar, sym] if n else np.zeros(0),
-        adv=outcome.adv[bar, sym] if n else np.zeros(0), config=request.risk,
-        entries_paused=outcome.paused[bar] if n else False, strategy=request.strategy)
-    if n:
-        frame = frame.with_columns(pl.Series("price", bars.close[bar, sym]))
-    codes, k = np.unique(reason, return_counts=True)
-    return frame, {reason_name(int(c)): int(m) for c, m in zip(codes, k, strict=True)}
-
-
-def trailing_exits(bars: Bars, entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray,
-                   cfg: TrailingStopConfig) -> np.ndarray:
-    """Exit signals where a bar traded through the trailing stop in force while long.
-
-    The stop level comes from ``trailing_stop_levels`` (restarted at each entry); a bar whose low
-    reaches the level set at the previous close raises an exit at that bar's close, so with
-    ``next_open`` fills the position leaves at the next open -- a conservative stand-in for a
-    resting STOP order, which the signal path has no way to place.
-    """
-    T, P = entries.shape
-    out = np.zeros((T, P), dtype=bool)
-    for p in range(P):
-        s = int(symbol_of[p])
-        lvl = trailing_stop_levels(bars.high[:, s], bars.low[:, s], bars.close[:, s], cfg, entries=entries[:, p])
-        long = False
-        for t in range(T):
-            if long and t > 0 and not np.isnan(lvl[t - 1]) and bars.low[t, s] <= lvl[t - 1]:
-                out[t, p] = True
-                long = False
-            elif long and exits[t, p]:
-                long = False
-            if entries[t, p] and not exits[t, p]:
-                long = True
-    return out
+    return RiskOutcome(reason.astype(np.int64), paused, last_px, adv, qty, notes, vix_close)

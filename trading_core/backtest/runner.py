@@ -1,7 +1,11 @@
 """Run one backtest: bars from the warehouse -> strategy signals -> engine -> metrics -> warehouse.
 
-The runner only shapes inputs and outputs; fills come from the engine (``simulate_signals``), the
-same core paper trading and stress tests use, so a backtest never has its own execution rules.
+The runner only shapes inputs and outputs; fills come from the engine, the same core paper trading
+and stress tests use, so a backtest never has its own execution rules. Two drivers of that one
+engine: with no risk layer, no filters and no protective stops, the whole run is one
+``simulate_signals`` call (parameter grids, sweeps); otherwise ``stepped.SteppedTrader`` steps
+the streaming engine bar by bar so circuit breakers and resting stops act as they would in a
+paper session. With nothing firing both give the same ledger (tests pin it).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import polars as pl
 from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
-from ..strategies.filters import FilterConfig, FilterReason, apply_filters, decision_rows, filter_counts
+from ..strategies.filters import decision_rows, filter_counts
 from ..timeframes import timeframe_ms
 from .request import BacktestRequest, parse_slippage
-from .risk_wiring import RiskOutcome, audit_entries, check_entries, trailing_exits
+from .risk_wiring import check_entries
+from .stepped import Protection, SteppedResult, SteppedTrader
 from .trades import BUY, Trade, round_trips
 
 __all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
@@ -72,6 +77,9 @@ class BacktestResult:
     filters: dict[str, int] = field(default_factory=dict)  # signal decisions by reason
     risk_rows: pl.DataFrame | None = None  # audit rows for risk.risk_decisions
     signal_rows: pl.DataFrame | None = None  # rows for backtest.signal_decisions
+    breaker_events: list[dict[str, Any]] = field(default_factory=list)  # transitions, in order
+    breaker_states: list[dict[str, Any]] = field(default_factory=list)  # final state of each breaker
+    driver: str = "batch"  # batch (one simulate_signals call) | stepped (bar by bar)
 
     @property
     def bars(self) -> int:
@@ -87,7 +95,9 @@ class BacktestResult:
             "end": _iso(int(self.ts[-1])) if self.bars else None,
             "persisted": self.persisted,
             "risk": self.risk if self.risk is not None else {"enabled": False, "counts": {}, "notes": []},
-            "filters": self.filters,
+            "filters": self.filters, "driver": self.driver,
+            "breakers": {"events": [_jsonable(e) for e in self.breaker_events],
+                         "states": [_jsonable(e) for e in self.breaker_states]},
             "portfolios": [p.to_dict() for p in self.portfolios],
         }
         if include_fills:
@@ -181,18 +191,25 @@ def run_backtest(
     model = build_market_model(request)
     check_lot_size(request, model)
     rid = run_id or uuid.uuid4().hex
-    entries, exits, gated = _gate_signals(request, warehouse, frame, bars, entries, exits, symbol_of, rid)
-    sim = (simulate or _default_simulate())(
-        bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
-        entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
-        size_mode=request.sizing, size=request.size, short=request.short, device=request.device,
-        seed=request.seed,
-    )
+    protection = _protection(request, strategy)
+    if request.risk is None and request.filters is None and not protection.any:
+        sim = (simulate or _default_simulate())(
+            bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
+            entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
+            size_mode=request.sizing, size=request.size, short=request.short, device=request.device,
+            seed=request.seed,
+        )
+        stepped = None
+        equity_raw, cash_raw, position_raw, fills_raw = sim.equity, sim.cash, sim.position, sim.fills
+    else:
+        stepped = _run_stepped(request, warehouse, frame, bars, entries, exits, symbol_of, model, protection, rid)
+        equity_raw, cash_raw, position_raw, fills_raw = (stepped.equity, stepped.cash, stepped.position,
+                                                         stepped.fills)
     calendar = request.resolved_calendar()
-    equity = np.asarray(sim.equity, dtype=np.float64).reshape(bars.n_bars, -1)
-    cash = np.asarray(sim.cash, dtype=np.float64).reshape(bars.n_bars, -1)
-    position = _position_of(sim.position, bars.n_bars, symbol_of)
-    fills = np.asarray(sim.fills)
+    equity = np.asarray(equity_raw, dtype=np.float64).reshape(bars.n_bars, -1)
+    cash = np.asarray(cash_raw, dtype=np.float64).reshape(bars.n_bars, -1)
+    position = _position_of(position_raw, bars.n_bars, symbol_of)
+    fills = np.asarray(fills_raw)
     bench = simple_returns(bars.close[:, 0])
     last_close = bars.close[-1]
 
@@ -214,8 +231,7 @@ def run_backtest(
         calendar=calendar, execution_model_hash=model.execution_model_hash(),
         market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
         position=position, fills=fills, portfolios=portfolios,
-        risk=gated.risk_summary, filters=gated.filter_counts, risk_rows=gated.risk_rows,
-        signal_rows=gated.signal_rows,
+        **(_stepped_fields(request, stepped, bars, symbol_of, rid) if stepped is not None else {}),
     )
     if request.persist:
         _persist(result, warehouse)
@@ -223,57 +239,74 @@ def run_backtest(
     return result
 
 
-@dataclass(frozen=True)
-class _Gated:
-    risk_summary: dict[str, Any] | None
-    filter_counts: dict[str, int]
-    risk_rows: pl.DataFrame | None
-    signal_rows: pl.DataFrame | None
+def _protection(request: BacktestRequest, strategy: Any) -> Protection:
+    """Resting exits: the strategy's own stop-loss / take-profit (YAML rules) and the trailing
+    stop of the risk config. Both are engine orders, so they fill intrabar at their level."""
+    stops = getattr(strategy, "stops", None) or {}
+    trailing = request.risk.trailing_stop if request.risk is not None else None
+    return Protection(stops.get("stop_loss_pct"), stops.get("take_profit_pct"), trailing)
 
 
-def _gate_signals(request: BacktestRequest, warehouse: Any, frame: pl.DataFrame, bars: Bars,
-                  entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray,
-                  run_id: str) -> tuple[np.ndarray, np.ndarray, _Gated]:
-    """Strategy signals -> risk pre-checks -> filters -> trailing stops: what reaches the engine.
-
-    Off (``request.risk`` and ``request.filters`` None) it returns the signals untouched, so a
-    plain request gives the same result as before the risk layer was wired in. The order is:
-
-    1. risk pre-check of a would-be entry at every bar (``risk_wiring.check_entries``): VIX
-       market filter, then ``verify_orders`` (price vs the last known close, ADV);
-    2. ``apply_filters`` with those checks as its ``block``: the filters' position model then
-       knows that a blocked entry opened nothing (min-hold and throttle stay right);
-    3. trailing stops from ``request.risk.trailing_stop`` add exits;
-    4. audit rows: every entry that reached the risk stage, with its reason code.
-    """
-    if request.risk is None and request.filters is None:
-        return entries, exits, _Gated(None, {}, None, None)
-    e = np.asarray(entries, dtype=np.bool_).reshape(bars.n_bars, -1)
-    x = np.asarray(exits, dtype=np.bool_).reshape(e.shape)
+def _run_stepped(request: BacktestRequest, warehouse: Any, frame: pl.DataFrame, bars: Bars,
+                 entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray, model: Any,
+                 protection: Protection, run_id: str) -> SteppedResult:
+    """Risk pre-check over the whole run (market data only), then the bar-by-bar loop."""
     bar_ms = timeframe_ms(request.timeframe)
-    close_ts = bars.ts.astype(np.int64) + bar_ms  # a signal is decided at its bar's close
-    outcome: RiskOutcome | None = None
-    block = None
+    close_ts = bars.ts.astype(np.int64) + bar_ms
+    precheck = None
     if request.risk is not None:
-        outcome = check_entries(request.risk, warehouse, frame, bars, close_ts, request)
-        block = outcome.reason[:, symbol_of] != 0
-    fcfg = request.filters or FilterConfig()
-    filtered = apply_filters(e, x, close_ts, fcfg, block=block)
-    e2, x2 = filtered.entries, filtered.exits
-    summary: dict[str, Any] | None = None
-    risk_rows = None
-    if request.risk is not None and outcome is not None:
-        if request.risk.trailing_stop is not None:
-            x2 = x2 | trailing_exits(bars, e2, x2, symbol_of, request.risk.trailing_stop)
-        d = filtered.decisions
-        reached = d[(d["kind"] == 0) & np.isin(d["reason"], (FilterReason.ALLOWED, FilterReason.RISK_BLOCKED))]
-        risk_rows, counts = audit_entries(reached, outcome, bars, close_ts, symbol_of, request, run_id)
-        summary = {"enabled": True, "counts": counts, "notes": outcome.notes,
-                   "entries_paused_bars": int(outcome.paused.sum()),
-                   "trailing_stop": request.risk.trailing_stop is not None}
-    signal_rows = decision_rows(filtered.decisions, bars.ts, run_id=run_id, strategy=request.strategy,
-                               symbols=list(bars.symbols), symbol_of=symbol_of)
-    return e2, x2, _Gated(summary, filter_counts(filtered.decisions), risk_rows, signal_rows)
+        precheck = check_entries(request.risk, warehouse, frame, bars, close_ts, request)
+    trader = SteppedTrader(
+        bars=bars, symbol_of=symbol_of, model=model, cash=request.cash, seed=request.seed,
+        size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
+        calendar=request.resolved_calendar(), bar_ms=bar_ms, filters=request.filters, risk=request.risk,
+        precheck=precheck, protection=protection, run_id=run_id, device=request.device,
+        vol_pct=_vol_percentile_with_history(request, warehouse, bars))
+    return trader.run(entries, exits)
+
+
+def _vol_percentile_with_history(request: BacktestRequest, warehouse: Any, bars: Bars) -> np.ndarray | None:
+    """The market breaker's volatility percentile, ranked over the bars *before* the run too, so
+    a run starting in a crisis is judged against the calm that preceded it (no look-ahead: each
+    value uses bars up to its own)."""
+    from datetime import timedelta
+
+    from .stepped import VOL_RANK_WINDOW, VOL_WINDOW, vol_percentile
+
+    if request.risk is None or not request.risk.breakers.enabled:
+        return None
+    need = VOL_WINDOW + VOL_RANK_WINDOW + 1
+    span = timedelta(milliseconds=timeframe_ms(request.timeframe) * need)
+    lead = span * 1.6 if request.resolved_calendar() == "equity" else span  # weekends and holidays
+    hist = warehouse.read_bars(request.venue, request.symbol, request.timeframe, request.start - lead, request.end)
+    if hist.height == 0:
+        return None
+    h = Bars.from_frame(hist, request.symbol)
+    pct = vol_percentile(h.close)
+    pos = np.searchsorted(h.ts, bars.ts)
+    ok = (pos < h.ts.shape[0]) & (h.ts[np.minimum(pos, h.ts.shape[0] - 1)] == bars.ts)
+    out = np.full((bars.n_bars, 1), np.nan)
+    out[ok] = pct[pos[ok]]
+    return out
+
+
+def _stepped_fields(request: BacktestRequest, st: SteppedResult, bars: Bars, symbol_of: np.ndarray,
+                    run_id: str) -> dict[str, Any]:
+    """The risk/filter/breaker part of a ``BacktestResult`` from a stepped run."""
+    from dataclasses import asdict
+
+    summary = None
+    if request.risk is not None:
+        summary = {"enabled": True, "counts": st.risk_counts, "notes": st.notes,
+                   "entries_paused_bars": st.paused_bars,
+                   "trailing_stop": request.risk.trailing_stop is not None,
+                   "breakers_enabled": request.risk.breakers.enabled,
+                   "breaker_transitions": len(st.breaker_events), "bars_by_state": st.state_bars}
+    signal_rows = decision_rows(st.decisions, bars.ts, run_id=run_id, strategy=request.strategy,
+                                symbols=list(bars.symbols), symbol_of=symbol_of)
+    return {"risk": summary, "filters": filter_counts(st.decisions), "risk_rows": st.risk_rows,
+            "signal_rows": signal_rows, "breaker_events": [asdict(e) for e in st.breaker_events],
+            "breaker_states": st.breaker_states, "driver": "stepped"}
 
 
 def _expand(variants: list[dict[str, Any]], n_symbols: int) -> list[dict[str, Any]]:

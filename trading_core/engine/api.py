@@ -472,7 +472,9 @@ class Engine:
         self._queue.append(o)
         return o["order_id"].copy()
 
-    def _one(self, portfolio: int, **kw: Any) -> int:
+    def submit_one(self, portfolio: int, **kw: Any) -> int:
+        """Queue one instruction given as ``ORDER_DTYPE`` fields (``size_mode``: for ALL_IN/RISK/
+        CLOSE ``qty`` is the sizing parameter -- RISK's equity fraction -- not a quantity)."""
         rec = np.zeros(1, E.ORDER_DTYPE)
         rec["portfolio"] = portfolio
         for k, v in kw.items():
@@ -481,36 +483,36 @@ class Engine:
 
     def submit_market(self, portfolio: int, symbol: int, side: int, qty: float, *, tif: int = E.TimeInForce.GTC,
                       sl_price: float = 0.0, tp_price: float = 0.0, size_mode: int = E.SizeMode.QTY) -> int:
-        return self._one(portfolio, symbol=symbol, type=E.OrderType.MARKET, side=side, qty=qty, tif=tif,
+        return self.submit_one(portfolio, symbol=symbol, type=E.OrderType.MARKET, side=side, qty=qty, tif=tif,
                          sl_price=sl_price, tp_price=tp_price, size_mode=size_mode)
 
     def submit_limit(self, portfolio: int, symbol: int, side: int, qty: float, limit_price: float, *,
                      tif: int = E.TimeInForce.GTC, expire_bars: int = 0, expire_ts: int = 0,
                      sl_price: float = 0.0, tp_price: float = 0.0) -> int:
-        return self._one(portfolio, symbol=symbol, type=E.OrderType.LIMIT, side=side, qty=qty,
+        return self.submit_one(portfolio, symbol=symbol, type=E.OrderType.LIMIT, side=side, qty=qty,
                          limit_price=limit_price, tif=tif, expire_bars=expire_bars, expire_ts=expire_ts,
                          sl_price=sl_price, tp_price=tp_price)
 
     def submit_stop(self, portfolio: int, symbol: int, side: int, qty: float, stop_price: float, *,
                     limit_price: float = 0.0, tif: int = E.TimeInForce.GTC) -> int:
         typ = E.OrderType.STOP_LIMIT if limit_price > 0 else E.OrderType.STOP
-        return self._one(portfolio, symbol=symbol, type=typ, side=side, qty=qty, stop_price=stop_price,
+        return self.submit_one(portfolio, symbol=symbol, type=typ, side=side, qty=qty, stop_price=stop_price,
                          limit_price=limit_price, tif=tif)
 
     def submit_take_profit(self, portfolio: int, symbol: int, side: int, qty: float, price: float) -> int:
-        return self._one(portfolio, symbol=symbol, type=E.OrderType.TAKE_PROFIT, side=side, qty=qty, stop_price=price)
+        return self.submit_one(portfolio, symbol=symbol, type=E.OrderType.TAKE_PROFIT, side=side, qty=qty, stop_price=price)
 
     def submit_trailing_stop(self, portfolio: int, symbol: int, side: int, qty: float, *, amount: float = 0.0,
                              pct: float = 0.0) -> int:
         typ = E.OrderType.TRAILING_STOP_PCT if pct > 0 else E.OrderType.TRAILING_STOP
-        return self._one(portfolio, symbol=symbol, type=typ, side=side, qty=qty, trail_amount=amount, trail_pct=pct)
+        return self.submit_one(portfolio, symbol=symbol, type=typ, side=side, qty=qty, trail_amount=amount, trail_pct=pct)
 
     def cancel(self, portfolio: int, order_id: int) -> None:
-        self._one(portfolio, action=E.Action.CANCEL, order_id=order_id)
+        self.submit_one(portfolio, action=E.Action.CANCEL, order_id=order_id)
 
     def replace(self, portfolio: int, order_id: int, *, qty: float = 0.0, limit_price: float = 0.0,
                 stop_price: float = 0.0) -> None:
-        self._one(portfolio, action=E.Action.REPLACE, order_id=order_id, qty=qty, limit_price=limit_price,
+        self.submit_one(portfolio, action=E.Action.REPLACE, order_id=order_id, qty=qty, limit_price=limit_price,
                   stop_price=stop_price)
 
     # ---- the bar ------------------------------------------------------------------------------

@@ -207,7 +207,9 @@ class CircuitBreakers:
         memo = dict(st.memo)
         day = float(t.date().toordinal())
         if memo.get("day") != day:
-            memo.update(day=day, day_start_equity=equity)
+            # the day opens with the last equity seen before it: with one update per day (daily
+            # bars) the loss is then close-to-close, not always zero
+            memo.update(day=day, day_start_equity=memo.get("last_equity", equity))
         peak = max(memo.get("peak_equity", equity), equity)
         memo["peak_equity"] = peak
         sod = memo["day_start_equity"]

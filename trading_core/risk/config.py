@@ -98,7 +98,7 @@ class PortfolioBreakerConfig(_Frozen):
     """Whole-account breaker: daily loss, drawdown, gross exposure, concentration."""
 
     daily_loss_reduce: float = Field(default=0.03, gt=0, le=1,
-                                     description="loss since the UTC day's first equity")
+                                     description="loss since the UTC day opened (last equity before it)")
     daily_loss_halt: float = Field(default=0.05, gt=0, le=1)
     max_drawdown_halt: float = Field(default=0.25, gt=0, le=1,
                                      description="latched: only a manual reset clears it")
@@ -128,7 +128,9 @@ class MarketBreakerConfig(_Frozen):
     """Market stress: realised-volatility percentile and VIX put the book in reduce-only."""
 
     vol_percentile_reduce: float = Field(default=0.95, gt=0, le=1)
-    vix_reduce: float = Field(default=30.0, gt=0)
+    vix_reduce: float = Field(default=40.0, gt=0,
+                              description="above the market filter's 30: the filter pauses entries first, "
+                                          "the breaker marks a deeper stress episode with an audited state")
     vix_halt: float | None = Field(default=None, gt=0, description="None: VIX never halts")
     cooldown_s: float = Field(default=0.0, ge=0)
 

@@ -16,12 +16,18 @@ Filters, in the order they are applied per bar and portfolio (docs/filters.md):
    per ``throttle_window_bars`` bars), then an external block (risk layer: VIX filter, order
    verification) passed in by the caller.
 
-The position model is long-only and flat/long: an entry while flat opens, an exit while long
-closes, an entry while long is dropped as ``in_position`` (the engine would ignore it, and the
-risk layer must not audit an order that never exists). Entries and exits on the same bar cancel
-out (the engine's rule). Every raw signal gets a decision record: allowed (0) or the reason it
-was suppressed. With ``short=True`` an exit reverses into a short in the engine; the filters still
-treat that as flat (min hold and throttle count long entries only).
+The position model follows the engine's signal rules. Long-only (the default): an entry while
+flat opens, an exit while long closes, an entry while long is dropped as ``in_position`` (the
+engine would ignore it, and the risk layer must not audit an order that never exists). With
+``short=True`` the position is -1/0/+1 and a signal is a target side: an entry goes (or reverses)
+long, an exit goes (or reverses) short, so an exit while long both closes the long (min hold
+applies) and opens a short (stale data, gap, throttle and the block apply, as to a long entry); a
+signal towards the side already held is ``in_position``. A reversal refused on its opening leg is
+refused whole: the position is kept rather than half-done. Entries and exits on the same bar
+cancel out (the engine's rule). ``block_exit`` (a halted circuit breaker) suppresses exits as
+``risk_blocked``. Every raw signal gets a decision record: allowed (0) or the reason it was
+suppressed. ``SignalFilter.set_position`` re-syncs the model when the engine's position changed
+outside the signals (a stop order filled).
 """
 
 from __future__ import annotations
@@ -63,14 +69,15 @@ DECISION_DTYPE = np.dtype([("bar", np.int64), ("portfolio", np.int64), ("kind", 
 
 @numba.njit(cache=True)
 def _filter_nb(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, decision_ts: np.ndarray,
-               block: np.ndarray, smooth_w: int, confirm_n: int, min_hold: int, max_trades: int,
-               window: int, max_age: int, max_gap: int, bar0: int, prev_ts: np.int64,
-               ring_e: np.ndarray, ring_x: np.ndarray, run_e: np.ndarray, run_x: np.ndarray,
+               block: np.ndarray, block_x: np.ndarray, short: bool, smooth_w: int, confirm_n: int,
+               min_hold: int, max_trades: int, window: int, max_age: int, max_gap: int, bar0: int,
+               prev_ts: np.int64, ring_e: np.ndarray, ring_x: np.ndarray, run_e: np.ndarray, run_x: np.ndarray,
                pos: np.ndarray, held: np.ndarray, trades: np.ndarray, n_trades: np.ndarray,
                out_e: np.ndarray, out_x: np.ndarray, dec: np.ndarray) -> int:
     """Filter T bars for P portfolios, carrying state in the ring/run/pos/held/trades arrays.
 
     ``bar0`` is the absolute index of row 0 (streaming); returns the number of decisions written.
+    ``pos`` is -1/0/+1 (-1 only with ``short``).
     """
     T, P = entries.shape
     nd = 0
@@ -105,25 +112,40 @@ def _filter_nb(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, decision_
             xr = 0
             if rx:
                 xr = 1 if not sx else (2 if not fx else 0)
-            # exits: minimum holding period
+            # closing legs: minimum holding period, then a halted book keeps what it holds
             if fx and pos[p] == 1 and held[p] < min_hold:
                 fx = False
                 xr = 3
-            # entries (new positions only): stale data, gap, throttle, external block
-            if fe and pos[p] == 0:
+            if fe and pos[p] == -1 and held[p] < min_hold:
+                fe = False
+                er = 3
+            if fx and pos[p] == 1 and block_x[t, p]:
+                fx = False
+                xr = 7
+            if fe and pos[p] == -1 and block_x[t, p]:
+                fe = False
+                er = 7
+            # opening legs (new positions only): stale data, gap, throttle, external block
+            open_e = fe and pos[p] != 1
+            open_x = fx and short and pos[p] != -1
+            if open_e or open_x:
+                r = 0
                 if stale:
-                    fe = False
-                    er = 4
+                    r = 4
                 elif gap_bad:
-                    fe = False
-                    er = 5
+                    r = 5
                 elif max_trades > 0 and window > 0 and n_trades[p] >= max_trades and \
                         bar - trades[p, n_trades[p] % max_trades] < window:
-                    fe = False
-                    er = 6
+                    r = 6
                 elif block[t, p]:
-                    fe = False
-                    er = 7
+                    r = 7
+                if r != 0:
+                    if open_e:
+                        fe = False
+                        er = r
+                    if open_x:
+                        fx = False
+                        xr = r
             if fe and fx:
                 fe = False
                 fx = False
@@ -132,6 +154,9 @@ def _filter_nb(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, decision_
             if fe and pos[p] == 1:  # already long: the engine would ignore it; say so
                 fe = False
                 er = 9
+            if fx and short and pos[p] == -1:  # already short
+                fx = False
+                xr = 9
             if re:
                 dec[nd, 0] = bar
                 dec[nd, 1] = p
@@ -147,16 +172,20 @@ def _filter_nb(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, decision_
             out_e[t, p] = fe
             out_x[t, p] = fx
             # position model
-            if pos[p] == 1:
+            if pos[p] != 0:
                 held[p] += 1
-            if fe and pos[p] == 0:
-                pos[p] = 1
-                held[p] = 0
-                if max_trades > 0:
+            new = pos[p]
+            if fe:
+                new = 1
+            elif fx and pos[p] == 1:
+                new = -1 if short else 0
+            elif fx and short:
+                new = -1
+            if new != pos[p]:
+                if new != 0 and max_trades > 0:
                     trades[p, n_trades[p] % max_trades] = bar
                     n_trades[p] += 1
-            elif fx and pos[p] == 1:
-                pos[p] = 0
+                pos[p] = new
                 held[p] = 0
     return nd
 
@@ -179,6 +208,7 @@ class SignalFilter:
 
     config: FilterConfig
     n_portfolios: int
+    short: bool = False
     bars_seen: int = 0
     prev_ts: int = 0
     _state: dict[str, np.ndarray] = field(default_factory=dict)
@@ -193,28 +223,27 @@ class SignalFilter:
         }
 
     def run(self, entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, *,
-            decision_ts: np.ndarray | None = None, block: np.ndarray | None = None) -> FilteredSignals:
+            decision_ts: np.ndarray | None = None, block: np.ndarray | None = None,
+            block_exit: np.ndarray | None = None) -> FilteredSignals:
         """Filter the next T bars (T >= 1). ``decision_ts`` defaults to ``ts`` (age 0);
-        ``block`` (T,) or (T, P) bool stops new entries (reason ``risk_blocked``)."""
+        ``block`` (T,) or (T, P) bool stops new positions and ``block_exit`` closing ones
+        (reason ``risk_blocked``)."""
         e = np.ascontiguousarray(np.asarray(entries, dtype=np.bool_).reshape(len(ts), -1))
         x = np.ascontiguousarray(np.asarray(exits, dtype=np.bool_).reshape(e.shape))
         if e.shape[1] != self.n_portfolios:
             raise ValueError(f"expected {self.n_portfolios} portfolios, got {e.shape[1]}")
         t = np.ascontiguousarray(np.asarray(ts, dtype=np.int64))
         d = t if decision_ts is None else np.ascontiguousarray(np.asarray(decision_ts, dtype=np.int64))
-        if block is None:
-            b = np.zeros(e.shape, np.bool_)
-        else:
-            b = np.asarray(block, dtype=np.bool_)
-            b = np.ascontiguousarray(np.broadcast_to(b[:, None] if b.ndim == 1 else b, e.shape))
+        b = _plane(block, e.shape)
+        bx = _plane(block_exit, e.shape)
         out_e = np.zeros(e.shape, np.bool_)
         out_x = np.zeros(e.shape, np.bool_)
         dec = np.zeros((int(e.sum() + x.sum()), 4), np.int64)
         c = self.config
         s = self._state
-        nd = _filter_nb(e, x, t, d, b, c.smooth_window, c.confirm_bars, c.min_hold_bars, c.max_trades,
-                        c.throttle_window_bars, c.max_bar_age_ms, c.max_gap_ms, self.bars_seen,
-                        np.int64(self.prev_ts), s["ring_e"], s["ring_x"], s["run_e"], s["run_x"], s["pos"],
+        nd = _filter_nb(e, x, t, d, b, bx, bool(self.short), c.smooth_window, c.confirm_bars,
+                        c.min_hold_bars, c.max_trades, c.throttle_window_bars, c.max_bar_age_ms, c.max_gap_ms,
+                        self.bars_seen, np.int64(self.prev_ts), s["ring_e"], s["ring_x"], s["run_e"], s["run_x"], s["pos"],
                         s["held"], s["trades"], s["n_trades"], out_e, out_x, dec)
         self.bars_seen += int(t.shape[0])
         if t.shape[0]:
@@ -225,20 +254,43 @@ class SignalFilter:
         return FilteredSignals(out_e, out_x, rec)
 
     def step(self, entries: np.ndarray, exits: np.ndarray, ts: int, *, decision_ts: int | None = None,
-             block: np.ndarray | bool = False) -> FilteredSignals:
+             block: np.ndarray | bool = False, block_exit: np.ndarray | bool = False) -> FilteredSignals:
         """One bar: ``entries``/``exits`` (P,) -> filtered (1, P) and that bar's decisions."""
         blk = np.broadcast_to(np.asarray(block, dtype=np.bool_), (self.n_portfolios,))[None, :]
+        blx = np.broadcast_to(np.asarray(block_exit, dtype=np.bool_), (self.n_portfolios,))[None, :]
         return self.run(np.asarray(entries)[None, :], np.asarray(exits)[None, :], np.array([ts]),
-                        decision_ts=None if decision_ts is None else np.array([decision_ts]), block=blk)
+                        decision_ts=None if decision_ts is None else np.array([decision_ts]), block=blk,
+                        block_exit=blx)
+
+    def position(self, portfolio: int) -> int:
+        """The filters' view of the position: -1, 0 or +1."""
+        return int(self._state["pos"][portfolio])
+
+    def set_position(self, portfolio: int, side: int) -> None:
+        """Re-sync with the engine after a fill the signals did not cause (a stop order): the
+        holding period restarts, so min hold counts from the new position."""
+        if side not in (-1, 0, 1) or (side == -1 and not self.short):
+            raise ValueError(f"position side must be -1, 0 or 1 (-1 only with short), got {side}")
+        if self._state["pos"][portfolio] != side:
+            self._state["pos"][portfolio] = side
+            self._state["held"][portfolio] = 0
+
+
+def _plane(a: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    if a is None:
+        return np.zeros(shape, np.bool_)
+    b = np.asarray(a, dtype=np.bool_)
+    return np.ascontiguousarray(np.broadcast_to(b[:, None] if b.ndim == 1 else b, shape))
 
 
 def apply_filters(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, cfg: FilterConfig | None = None, *,
-                  decision_ts: np.ndarray | None = None, block: np.ndarray | None = None) -> FilteredSignals:
-    """Filter a whole (T, P) signal history in one call (backtests); see ``SignalFilter``."""
+                  decision_ts: np.ndarray | None = None, block: np.ndarray | None = None,
+                  block_exit: np.ndarray | None = None, short: bool = False) -> FilteredSignals:
+    """Filter a whole (T, P) signal history in one call; see ``SignalFilter``."""
     e = np.asarray(entries, dtype=np.bool_)
     e2 = e.reshape(e.shape[0], -1)
-    return SignalFilter(cfg or FilterConfig(), e2.shape[1]).run(e2, exits, ts, decision_ts=decision_ts,
-                                                                  block=block)
+    return SignalFilter(cfg or FilterConfig(), e2.shape[1], short=short).run(
+        e2, exits, ts, decision_ts=decision_ts, block=block, block_exit=block_exit)
 
 
 def filter_counts(decisions: np.ndarray) -> dict[str, int]:

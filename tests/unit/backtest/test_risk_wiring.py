@@ -13,7 +13,7 @@ import pytest
 from bt_helpers import build_warehouse
 
 from trading_core.backtest import BacktestRequest, run_backtest
-from trading_core.risk import MarketFilterConfig, RiskConfig
+from trading_core.risk import BreakerConfig, MarketFilterConfig, RiskConfig
 from trading_core.strategies import STRATEGIES
 from trading_core.strategies.base import StrategyParams, as_bars
 from trading_core.strategies.filters import FilterConfig
@@ -64,6 +64,8 @@ def _req(start: str, end: str, **kw: Any) -> BacktestRequest:
 
 
 NO_VIX = RiskConfig(market_filter=MarketFilterConfig(enabled=False))
+NO_BREAKERS = RiskConfig(breakers=BreakerConfig(enabled=False))  # the market filter alone
+ORDERS_ONLY = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False))
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def without_vix(spx_warehouse: Any) -> Any:
 def test_order_more_than_10pct_from_last_price_is_rejected_with_reason_and_audited(spiked: tuple[Any, str]) -> None:
     wh, day = spiked
     req = _req("2005-01-01", "2005-12-31", params={"entries": f"{day},2005-09-01", "exits": "2005-08-01"},
-               risk=NO_VIX)
+               risk=ORDERS_ONLY)
     res = run_backtest(req, wh, run_id="spike-run")
     assert res.risk is not None and res.risk["counts"] == {"none": 1, "price_deviation": 1}
     buys = [f for f in res.fills if int(f["side"]) == 0]
@@ -118,7 +120,7 @@ def test_without_risk_the_spiked_entry_is_taken(spiked: tuple[Any, str]) -> None
 
 
 def test_vix_filter_blocks_entries_on_2008_10_10_with_vix_in_warehouse(with_vix: Any) -> None:
-    req = _req("2008-01-01", "2008-12-31", params={"entries": "2008-10-10"}, risk=RiskConfig())
+    req = _req("2008-01-01", "2008-12-31", params={"entries": "2008-10-10"}, risk=NO_BREAKERS)
     res = run_backtest(req, with_vix, run_id="vix-run")
     assert res.risk is not None and res.risk["counts"] == {"market_filter": 1}
     assert res.fills.shape[0] == 0
@@ -177,9 +179,14 @@ def test_cli_json_reports_risk_and_filter_counts(with_vix: Any, monkeypatch: pyt
             "--no-save"]
     assert main(base) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["risk"]["enabled"] is True and doc["risk"]["counts"]["market_filter"] == 1
-    # 2008-03-03 opens (VIX ~26), 2008-06-02 closes, 2008-10-10 is blocked by the VIX filter
+    # 2008-03-03 opens (VIX ~26) and 2008-06-02 closes (both audited as allowed); by 2008-10-10
+    # VIX (~64) and realised volatility are extreme: the market breaker holds the book reduce-only
+    assert doc["risk"]["enabled"] is True and doc["risk"]["counts"] == {"none": 2, "reduce_only": 1}
     assert doc["filters"] == {"allowed": 2, "risk_blocked": 1}
+    assert doc["driver"] == "stepped"
+    trips = {(e["ts"][:10], e["rule"]) for e in doc["breakers"]["events"] if e["to_state"] == "reduce_only"}
+    # realised volatility of the Lehman week ranks above the 95th percentile of the past year
+    assert ("2008-09-17", "market_vol_percentile") in trips
     assert main([*base, "--no-risk"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["risk"]["enabled"] is False
@@ -212,7 +219,8 @@ def test_cli_risk_config_file_replaces_the_section(with_vix: Any, monkeypatch: p
 
     monkeypatch.setenv("TRADING_WAREHOUSE", str(Path(with_vix.path)))
     rc = tmp_path / "risk.yaml"
-    rc.write_text("risk:\n  market_filter:\n    vix_threshold: 80\n")
+    rc.write_text("risk:\n  market_filter:\n    vix_threshold: 80\n  breakers:\n    market:\n"
+                  "      vix_reduce: 90\n      vol_percentile_reduce: 1.0\n")
     args = ["backtest", "--strategy", "on_dates", "--param", "entries=2008-10-10", "--symbol", "^GSPC",
             "--venue", "yahoo", "--timeframe", "1d", "--start", "2008-01-01", "--end", "2008-12-31", "--json",
             "--no-save", "--risk-config", str(rc)]

@@ -63,7 +63,7 @@ def test_gate_decisions_are_written_with_inputs_and_replays_do_not_duplicate(war
     gate = _gate()
     gate.review(T0, [OrderRequest("AAPL", 0, 10.0, 100.0, order_ref=1),
                      OrderRequest("AAPL", 0, 2_000.0, 100.0, order_ref=2)], last_price=PRICES, adv=ADV)
-    gate.breakers.update_market(T0, vix=35.0)
+    gate.breakers.update_market(T0, vix=45.0)  # above vix_reduce (40)
     gate.review(T0 + timedelta(days=1), [OrderRequest("MSFT", 0, 1.0, 50.0, order_ref=3)],
                 last_price=PRICES, adv=ADV)
     rows = gate.pending_rows()

@@ -138,10 +138,19 @@ def test_system_error_rate_and_stale_data_halt_everything() -> None:
 
 def test_market_vix_and_volatility_percentile_set_reduce_only() -> None:
     b = CircuitBreakers()
-    assert b.update_market(T0, vix=31.0) == R
+    assert b.update_market(T0 - DAY, vix=31.0) == A  # the market filter's level, not the breaker's
+    assert b.update_market(T0, vix=41.0) == R
     assert b.update_market(T0 + DAY, vix=20.0, vol_percentile=0.5) == A
     assert b.update_market(T0 + DAY * 2, vix=20.0, vol_percentile=0.97) == R
     assert b.get("market", "market").reason == "market_vol_percentile"
+
+
+def test_daily_loss_on_daily_bars_counts_from_the_previous_close() -> None:
+    # one update per UTC day (daily bars): the day opens with yesterday's last equity
+    b = CircuitBreakers()
+    assert b.update_portfolio("p0", T0, equity=100.0, gross_exposure=0, largest_position=0) == A
+    assert b.update_portfolio("p0", T0 + DAY, equity=96.0, gross_exposure=0, largest_position=0) == R
+    assert b.get("portfolio", "p0").reason == "portfolio_daily_loss"
 
 
 def test_market_vix_halt_is_optional() -> None:
