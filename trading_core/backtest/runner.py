@@ -334,8 +334,8 @@ def _replace_persisted(r: BacktestResult) -> BacktestResult:
 
 
 def _persist(result: BacktestResult, warehouse: Any) -> None:
-    """Write the run through ``trading_core.warehouse.backtests`` in one transaction."""
-    from ..warehouse.backtests import BacktestRecord, write_backtest
+    """Write the run, its risk and signal decisions and its breaker history in ONE transaction."""
+    from ..warehouse.backtests import BacktestRecord, write_backtest, write_breaker_history
 
     req = result.request
     ts = pl.Series("ts", result.ts).cast(pl.Datetime("ms", "UTC"))
@@ -368,15 +368,19 @@ def _persist(result: BacktestResult, warehouse: Any) -> None:
     )
     if hasattr(warehouse, "migrate"):
         warehouse.migrate()
+    from ..warehouse.connection import transaction
+    from ..warehouse.risk import write_decisions
+    from ..warehouse.signals import write_signal_decisions
+
     with warehouse.connect() as con:
-        write_backtest(con, record)
-        if result.risk_rows is not None and result.risk_rows.height and req.risk is not None and req.risk.audit:
-            from ..warehouse.risk import write_decisions
-
-            write_decisions(con, result.risk_rows)
-        if result.signal_rows is not None and result.signal_rows.height:
-            from ..warehouse.signals import write_signal_decisions
-
-            write_signal_decisions(con, result.signal_rows)
+        with transaction(con):  # the run, its audit and its breaker history land together or not at all
+            write_backtest(con, record)
+            if result.risk_rows is not None and result.risk_rows.height and req.risk is not None \
+                    and req.risk.audit:
+                write_decisions(con, result.risk_rows)
+            if result.signal_rows is not None and result.signal_rows.height:
+                write_signal_decisions(con, result.signal_rows)
+            if result.breaker_events or result.breaker_states:
+                write_breaker_history(con, result.run_id, result.breaker_events, result.breaker_states)
         con.execute("CHECKPOINT")
 

@@ -17,7 +17,7 @@ import polars as pl
 from ..symbols import check_symbol, check_venue
 from .connection import transaction
 
-__all__ = ["BacktestRecord", "write_backtest", "read_backtest_run"]
+__all__ = ["BacktestRecord", "write_backtest", "read_backtest_run", "write_breaker_history", "read_breaker_history"]
 
 _TRADE_COLUMNS = ("trade_no", "portfolio", "side", "entry_ts", "exit_ts", "entry_price", "exit_price",
                   "quantity", "fees", "pnl")
@@ -139,3 +139,30 @@ def read_backtest_run(con: Any, run_id: str) -> dict[str, Any] | None:
     for k in ("params", "config", "metrics"):
         out[k] = json.loads(out[k]) if isinstance(out[k], str) else out[k]
     return out
+
+
+def write_breaker_history(con: Any, run_id: str, events: list[dict[str, Any]], states: list[dict[str, Any]]) -> None:
+    """A run's breaker transitions (in order) and final states, atomically (joins an outer
+    transaction, so ``trading backtest`` stores them with the run or not at all)."""
+    from .risk import finite_json
+
+    with transaction(con):
+        if events:
+            con.executemany(
+                "INSERT INTO backtest.breaker_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, i, e["ts"], e["level"], e["scope"], e["from_state"], e["to_state"], e["event"],
+                  e.get("rule"), finite_json(e.get("metrics") or {})] for i, e in enumerate(events)])
+        if states:
+            con.executemany(
+                "INSERT INTO backtest.breaker_states VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, s["level"], s["scope"], s["state"], s.get("reason"), s.get("since"),
+                  s.get("cooldown_until"), bool(s.get("latched")), finite_json(s.get("memo") or {})] for s in states])
+
+
+def read_breaker_history(con: Any, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events in order, final states) of one run."""
+    ev = con.sql("SELECT * FROM backtest.breaker_events WHERE run_id = $run ORDER BY event_no",
+                 params={"run": run_id}).pl()
+    st = con.sql("SELECT * FROM backtest.breaker_states WHERE run_id = $run ORDER BY level, scope",
+                 params={"run": run_id}).pl()
+    return ev, st

@@ -82,14 +82,34 @@ def connect(
 
 @contextlib.contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN/COMMIT, rolling back on any exception (a batch lands whole or not at all)."""
+    """BEGIN/COMMIT, rolling back on any exception (a batch lands whole or not at all).
+
+    Re-entrant on one connection: an inner ``transaction`` joins the outer one, so writers that
+    are each atomic alone (a run, its audit rows, its breaker history) compose into ONE
+    transaction when a caller wraps them -- a failure anywhere rolls all of them back.
+    """
+    key = id(con)
+    depth = _DEPTH.get(key, 0)
+    if depth:
+        _DEPTH[key] = depth + 1
+        try:
+            yield con
+        finally:
+            _DEPTH[key] = depth
+        return
     con.execute("BEGIN TRANSACTION")
+    _DEPTH[key] = 1
     try:
         yield con
     except BaseException:
+        _DEPTH.pop(key, None)
         con.execute("ROLLBACK")
         raise
+    _DEPTH.pop(key, None)
     con.execute("COMMIT")
+
+
+_DEPTH: dict[int, int] = {}  # open transaction depth per live connection (id), see transaction()
 
 
 def insert_new_rows(con: duckdb.DuckDBPyConnection, table: str, frame: object, columns: list[str],

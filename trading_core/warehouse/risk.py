@@ -61,7 +61,8 @@ def _finite(v: Any) -> Any:
     return v
 
 
-def _json(v: Any) -> str:
+def finite_json(v: Any) -> str:
+    """JSON text with NaN/inf as null (JSON has neither); a string must already be JSON."""
     if isinstance(v, str):
         json.loads(v)  # must already be valid JSON
         return v
@@ -87,10 +88,10 @@ def _decisions_frame(rows: pl.DataFrame | Sequence[Mapping[str, Any]]) -> pl.Dat
     if isinstance(rows, pl.DataFrame):
         df = rows
         if "inputs" in df.columns and df.schema["inputs"] != pl.Utf8:
-            df = df.with_columns(pl.col("inputs").map_elements(_json, return_dtype=pl.Utf8))
+            df = df.with_columns(pl.col("inputs").map_elements(finite_json, return_dtype=pl.Utf8))
     elif rows:
         keys = [k for k in DECISION_COLUMNS if k == "inputs" or any(k in r for r in rows)]
-        recs = [{k: _json(r.get("inputs") or {}) if k == "inputs" else r.get(k) for k in keys} for r in rows]
+        recs = [{k: finite_json(r.get("inputs") or {}) if k == "inputs" else r.get(k) for k in keys} for r in rows]
         df = pl.DataFrame(recs, schema={k: DECISION_COLUMNS[k] for k in keys}, orient="row")
     else:
         df = pl.DataFrame(schema=DECISION_COLUMNS)
@@ -134,10 +135,10 @@ def save_breakers(con: duckdb.DuckDBPyConnection, states: Sequence[Mapping[str, 
     ``states``: ``BreakerState.to_row()`` mappings; ``events``: mappings with the
     ``risk.circuit_breaker_events`` columns (``BreakerTransition`` as a dict; ``metrics`` a dict).
     """
-    st = pl.DataFrame([{**{k: r.get(k) for k in _STATE_COLUMNS}, "memo": _json(r.get("memo") or {})}
+    st = pl.DataFrame([{**{k: r.get(k) for k in _STATE_COLUMNS}, "memo": finite_json(r.get("memo") or {})}
                        for r in states], schema=_STATE_COLUMNS, orient="row")
     ev = pl.DataFrame([{**{k: r.get(k) for k in _EVENT_COLUMNS if k != "event_id"},
-                        "metrics": _json(r.get("metrics") or {}),
+                        "metrics": finite_json(r.get("metrics") or {}),
                         "event_id": r.get("event_id") or _hash(_iso(r["ts"]), r["level"], r["scope"],
                                                                  r["event"], r["from_state"], r["to_state"])}
                        for r in events], schema=_EVENT_COLUMNS, orient="row")
