@@ -18,6 +18,7 @@ from ..symbols import Symbol, Venue
 from ..timeframes import Timeframe
 
 SizingMode = Literal["all_in", "fixed", "risk"]
+AllocationMethod = Literal["signals", "markowitz"]
 FillAt = Literal["next_open", "close"]
 Calendar = Literal["crypto", "equity"]
 
@@ -59,6 +60,12 @@ class BacktestRequest(BaseModel):
     the fraction of equity at risk (stop at ``risk_stop_pct``) for ``risk``, ignored for
     ``all_in``. ``venue_config`` is the ``venues.<venue>`` section of the config (fee tiers, lot
     and tick size, ...). ``calendar`` None derives it from the venue (yahoo -> equity, else crypto).
+
+    ``symbols`` (two or more, the first equal to ``symbol``) makes each strategy variant ONE
+    account holding all of them with shared cash, on the bars all of them have; ``all_in`` then
+    gives each symbol an equal share of equity, and ``allocation="markowitz"`` lets the signals
+    pick the held set and mean-variance weights size it (``rebalance_bars`` > 0 also rebalances
+    on a schedule). See ``stepped.Allocation``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +94,12 @@ class BacktestRequest(BaseModel):
     # them from the config (``risk:`` and ``strategies.<name>.filters``) unless --no-risk.
     risk: RiskConfig | None = None
     filters: FilterConfig | None = None
+    symbols: tuple[Symbol, ...] = ()
+    allocation: AllocationMethod = "signals"
+    rebalance_bars: int = Field(default=0, ge=0)
+    markowitz_lookback: int = Field(default=252, ge=10, le=5000)
+    markowitz_risk_aversion: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_weight: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -108,7 +121,22 @@ class BacktestRequest(BaseModel):
     def _range(self) -> BacktestRequest:
         if self.end <= self.start:
             raise ValueError(f"end {self.end.date()} must be after start {self.start.date()}")
+        if self.symbols:
+            if len(self.symbols) < 2 or len(set(self.symbols)) != len(self.symbols):
+                raise ValueError("symbols must name two or more different symbols")
+            if self.symbols[0] != self.symbol:
+                raise ValueError(f"symbols must start with symbol {self.symbol!r}")
+        if self.allocation == "markowitz":
+            if not self.symbols:
+                raise ValueError("allocation markowitz needs two or more symbols")
+            if self.short:
+                raise ValueError("allocation markowitz is long-only: drop short")
         return self
+
+    @property
+    def universe(self) -> tuple[str, ...]:
+        """Every symbol the run trades (one unless ``symbols`` names several)."""
+        return tuple(self.symbols) if self.symbols else (self.symbol,)
 
     def resolved_calendar(self) -> str:
         """The trading calendar that sets annualisation: explicit, else by venue."""

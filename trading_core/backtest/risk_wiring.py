@@ -50,9 +50,11 @@ def _close_series(close_ts: np.ndarray) -> pl.Series:
     return pl.Series("ts", close_ts.astype(np.int64)).cast(pl.Datetime("ms", "UTC"))
 
 
-def check_entries(cfg: RiskConfig, warehouse: Any, frame: pl.DataFrame, bars: Bars, close_ts: np.ndarray,
-                  request: Any) -> RiskOutcome:
-    """Judge a long entry at every bar's close; see the module docstring for the inputs."""
+def check_entries(cfg: RiskConfig, warehouse: Any, frames: list[pl.DataFrame] | pl.DataFrame, bars: Bars,
+                  close_ts: np.ndarray, request: Any) -> RiskOutcome:
+    """Judge an entry of each symbol at every bar's close; ``frames``: each symbol's bars (for its
+    average daily volume), in ``bars.symbols`` order. See the module docstring for the inputs."""
+    frames = [frames] if isinstance(frames, pl.DataFrame) else list(frames)
     T, S = bars.n_bars, bars.n_symbols
     notes: list[str] = []
     mf = cfg.market_filter
@@ -83,14 +85,14 @@ def check_entries(cfg: RiskConfig, warehouse: Any, frame: pl.DataFrame, bars: Ba
     last_px = np.full((T, S), np.nan)
     last_px[1:] = close[:-1]
     ts_dt = pl.Series("ts", bars.ts).cast(pl.Datetime("ms", "UTC"))
-    adv = np.tile(adv_asof(frame, ts_dt, cfg.orders.adv_window_days)[:, None], (1, S))
+    adv = np.column_stack([adv_asof(f, ts_dt, cfg.orders.adv_window_days) for f in frames])
     # The engine sizes all_in/risk entries at fill time from equity; the starting cash over the
     # decision close is the estimate the ADV check can judge before the run (exact for ``fixed``).
     if getattr(request, "sizing", "all_in") == "fixed":
         qty = np.full((T, S), float(request.size))
     else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            qty = float(getattr(request, "cash", 0.0)) / close
+        with np.errstate(divide="ignore", invalid="ignore"):  # several symbols share the cash equally
+            qty = float(getattr(request, "cash", 0.0)) / S / close
     rows = np.repeat(np.arange(T), S)
     sym = np.tile(np.arange(S), T)
     res = verify_orders(sym, np.full(T * S, BUY), qty.reshape(-1), close.reshape(-1), last_price=last_px,

@@ -26,7 +26,7 @@ from ..strategies.filters import decision_rows, filter_counts
 from ..timeframes import timeframe_ms
 from .request import BacktestRequest, parse_slippage
 from .risk_wiring import check_entries
-from .stepped import Protection, SteppedResult, SteppedTrader
+from .stepped import Allocation, Protection, SteppedResult, SteppedTrader
 from .trades import BUY, Trade, round_trips
 
 __all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
@@ -79,6 +79,7 @@ class BacktestResult:
     signal_rows: pl.DataFrame | None = None  # rows for backtest.signal_decisions
     breaker_events: list[dict[str, Any]] = field(default_factory=list)  # transitions, in order
     breaker_states: list[dict[str, Any]] = field(default_factory=list)  # final state of each breaker
+    symbols: tuple[str, ...] = ()  # the symbols fills/trades index (one unless request.symbols)
     driver: str = "batch"  # batch (one simulate_signals call) | stepped (bar by bar)
 
     @property
@@ -100,8 +101,12 @@ class BacktestResult:
                          "states": [_jsonable(e) for e in self.breaker_states]},
             "portfolios": [p.to_dict() for p in self.portfolios],
         }
+        if self.symbols:
+            for p in out["portfolios"]:
+                for t in p["trades"]:
+                    t["symbol"] = self.symbols[t["symbol"]]
         if include_fills:
-            out["fills"] = [{**f, "ts": f["ts"].isoformat()} for f in fill_dicts(self.fills)]
+            out["fills"] = [{**f, "ts": f["ts"].isoformat()} for f in fill_dicts(self.fills, self.symbols)]
         return out
 
 
@@ -109,8 +114,9 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000.0, tz=UTC).isoformat()
 
 
-def fill_dicts(fills: np.ndarray) -> list[dict[str, Any]]:
-    """Fill records as JSON-ready dicts, numbered per portfolio in record order."""
+def fill_dicts(fills: np.ndarray, symbols: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Fill records as JSON-ready dicts, numbered per portfolio in record order; ``symbols``
+    names the symbol index (None without it)."""
     out: list[dict[str, Any]] = []
     counters: dict[int, int] = {}
     for f in fills:
@@ -120,6 +126,7 @@ def fill_dicts(fills: np.ndarray) -> list[dict[str, Any]]:
         out.append({
             "portfolio": p, "fill_no": n, "order_id": int(f["order_id"]), "bar": int(f["bar"]),
             "ts": datetime.fromtimestamp(int(f["ts"]) / 1000.0, tz=UTC),
+            "symbol": symbols[int(f["symbol"])] if symbols else None,
             "side": "buy" if int(f["side"]) == BUY else "sell", "qty": float(f["qty"]),
             "price": float(f["price"]), "fee": float(f["fee"]),
             "slippage_cost": float(f["slippage_cost"]),
@@ -179,20 +186,19 @@ def run_backtest(
     Raises ``InvalidInput`` for an unknown strategy, bad parameters or too few bars.
     """
     strategy = get_strategy(request.strategy, request.params)
-    frame = warehouse.read_bars(request.venue, request.symbol, request.timeframe, request.start, request.end)
-    if frame.height < 2:
-        raise InvalidInput(
-            f"{frame.height} {request.timeframe} bar(s) of {request.symbol} on {request.venue} between "
-            f"{request.start.date()} and {request.end.date()}; ingest them first (trading ingest ...)")
-    bars = Bars.from_frame(frame, request.symbol)
+    frames = _read_frames(request, warehouse)
+    bars = _align(frames, request.universe)
+    multi = bars.n_symbols > 1
     entries, exits = strategy.signals(bars)
     variants = strategy.variants()
     symbol_of = portfolio_symbols(len(variants), bars.n_symbols)
+    # one account per variant when it holds several symbols; else one per (variant, symbol) column
+    account_of = np.arange(symbol_of.size, dtype=np.int64) // (bars.n_symbols if multi else 1)
     model = build_market_model(request)
     check_lot_size(request, model)
     rid = run_id or uuid.uuid4().hex
     protection = _protection(request, strategy)
-    if request.risk is None and request.filters is None and not protection.any:
+    if request.risk is None and request.filters is None and not protection.any and not multi:
         sim = (simulate or _default_simulate())(
             bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
             entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
@@ -202,19 +208,24 @@ def run_backtest(
         stepped = None
         equity_raw, cash_raw, position_raw, fills_raw = sim.equity, sim.cash, sim.position, sim.fills
     else:
-        stepped = _run_stepped(request, warehouse, frame, bars, entries, exits, symbol_of, model, protection, rid)
+        stepped = _run_stepped(request, warehouse, frames, bars, entries, exits, symbol_of, account_of, model,
+                               protection, rid)
         equity_raw, cash_raw, position_raw, fills_raw = (stepped.equity, stepped.cash, stepped.position,
                                                          stepped.fills)
     calendar = request.resolved_calendar()
     equity = np.asarray(equity_raw, dtype=np.float64).reshape(bars.n_bars, -1)
     cash = np.asarray(cash_raw, dtype=np.float64).reshape(bars.n_bars, -1)
-    position = _position_of(position_raw, bars.n_bars, symbol_of)
+    position = _position_of(position_raw, bars.n_bars, symbol_of) if not multi else \
+        (np.asarray(position_raw) != 0).sum(axis=2).astype(np.float64)  # open positions per account
     fills = np.asarray(fills_raw)
-    bench = simple_returns(bars.close[:, 0])
+    # the benchmark: buy-and-hold of the symbol, or an equal-weight basket of the symbols
+    bench = simple_returns(bars.close[:, 0]) if not multi else np.nanmean(
+        np.column_stack([simple_returns(bars.close[:, s]) for s in range(bars.n_symbols)]), axis=1)
     last_close = bars.close[-1]
 
     portfolios: list[PortfolioResult] = []
-    for p, params in enumerate(_expand(variants, bars.n_symbols)):
+    names = variants if multi else _expand(variants, bars.n_symbols)
+    for p, params in enumerate(names):
         pf = fills[fills["portfolio"] == p]
         trades = round_trips(pf, last_close=last_close)
         closed = [t.pnl for t in trades if not t.is_open]
@@ -224,19 +235,51 @@ def run_backtest(
             position=position[:, p], traded_value=pf["qty"] * pf["price"],
             fees=pf["fee"], slippage=pf["slippage_cost"], benchmark_returns=bench,
         )
-        portfolios.append(PortfolioResult(p, bars.symbols[int(symbol_of[p])], params, metrics, trades))
+        label = ",".join(bars.symbols) if multi else bars.symbols[int(symbol_of[p])]
+        portfolios.append(PortfolioResult(p, label, params, metrics, trades))
 
     result = BacktestResult(
         run_id=rid, created_at=now or datetime.now(UTC), request=request,
         calendar=calendar, execution_model_hash=model.execution_model_hash(),
         market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
         position=position, fills=fills, portfolios=portfolios,
+        symbols=bars.symbols,
         **(_stepped_fields(request, stepped, bars, symbol_of, rid) if stepped is not None else {}),
     )
     if request.persist:
         _persist(result, warehouse)
         result = _replace_persisted(result)
     return result
+
+
+def _read_frames(request: BacktestRequest, warehouse: BarSource) -> list[pl.DataFrame]:
+    """Each symbol's bars in [start, end); fewer than two bars of any symbol is an error naming it."""
+    frames = []
+    for sym in request.universe:
+        f = warehouse.read_bars(request.venue, sym, request.timeframe, request.start, request.end)
+        if f.height < 2:
+            raise InvalidInput(
+                f"{f.height} {request.timeframe} bar(s) of {sym} on {request.venue} between "
+                f"{request.start.date()} and {request.end.date()}; ingest them first (trading ingest ...)")
+        frames.append(f)
+    return frames
+
+
+def _align(frames: list[pl.DataFrame], symbols: tuple[str, ...]) -> Bars:
+    """One symbol as is; several on the bars ALL of them have (an account trades them at the same
+    instants; a symbol's missing bar would otherwise need a price that never traded)."""
+    if len(frames) == 1:
+        return Bars.from_frame(frames[0], symbols[0])
+    common = frames[0].select("ts")
+    for f in frames[1:]:
+        common = common.join(f.select("ts"), on="ts", how="inner")
+    common = common.sort("ts")
+    if common.height < 2:
+        raise InvalidInput(f"{', '.join(symbols)} share {common.height} bar(s) in the range: nothing to trade")
+    parts = [Bars.from_frame(common.join(f, on="ts", how="left").sort("ts"), s)
+             for f, s in zip(frames, symbols, strict=True)]
+    stack = {k: np.hstack([getattr(b, k) for b in parts]) for k in ("open", "high", "low", "close", "volume")}
+    return Bars(ts=parts[0].ts, symbols=tuple(symbols), **stack)
 
 
 def _protection(request: BacktestRequest, strategy: Any) -> Protection:
@@ -247,21 +290,25 @@ def _protection(request: BacktestRequest, strategy: Any) -> Protection:
     return Protection(stops.get("stop_loss_pct"), stops.get("take_profit_pct"), trailing)
 
 
-def _run_stepped(request: BacktestRequest, warehouse: Any, frame: pl.DataFrame, bars: Bars,
-                 entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray, model: Any,
-                 protection: Protection, run_id: str) -> SteppedResult:
+def _run_stepped(request: BacktestRequest, warehouse: Any, frames: list[pl.DataFrame], bars: Bars,
+                 entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray, account_of: np.ndarray,
+                 model: Any, protection: Protection, run_id: str) -> SteppedResult:
     """Risk pre-check over the whole run (market data only), then the bar-by-bar loop."""
     bar_ms = timeframe_ms(request.timeframe)
     close_ts = bars.ts.astype(np.int64) + bar_ms
     precheck = None
     if request.risk is not None:
-        precheck = check_entries(request.risk, warehouse, frame, bars, close_ts, request)
+        precheck = check_entries(request.risk, warehouse, frames, bars, close_ts, request)
+    allocation = Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
+                            risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
+                            rebalance_bars=request.rebalance_bars)
     trader = SteppedTrader(
         bars=bars, symbol_of=symbol_of, model=model, cash=request.cash, seed=request.seed,
         size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
         calendar=request.resolved_calendar(), bar_ms=bar_ms, filters=request.filters, risk=request.risk,
         precheck=precheck, protection=protection, run_id=run_id, device=request.device,
-        vol_pct=_vol_percentile_with_history(request, warehouse, bars))
+        vol_pct=_vol_percentile_with_history(request, warehouse, bars), account_of=account_of,
+        allocation=allocation)
     return trader.run(entries, exits)
 
 
@@ -278,15 +325,16 @@ def _vol_percentile_with_history(request: BacktestRequest, warehouse: Any, bars:
     need = VOL_WINDOW + VOL_RANK_WINDOW + 1
     span = timedelta(milliseconds=timeframe_ms(request.timeframe) * need)
     lead = span * 1.6 if request.resolved_calendar() == "equity" else span  # weekends and holidays
-    hist = warehouse.read_bars(request.venue, request.symbol, request.timeframe, request.start - lead, request.end)
-    if hist.height == 0:
-        return None
-    h = Bars.from_frame(hist, request.symbol)
-    pct = vol_percentile(h.close)
-    pos = np.searchsorted(h.ts, bars.ts)
-    ok = (pos < h.ts.shape[0]) & (h.ts[np.minimum(pos, h.ts.shape[0] - 1)] == bars.ts)
-    out = np.full((bars.n_bars, 1), np.nan)
-    out[ok] = pct[pos[ok]]
+    out = np.full((bars.n_bars, bars.n_symbols), np.nan)
+    for s, sym in enumerate(bars.symbols):
+        hist = warehouse.read_bars(request.venue, sym, request.timeframe, request.start - lead, request.end)
+        if hist.height == 0:
+            continue
+        h = Bars.from_frame(hist, sym)
+        pct = vol_percentile(h.close)[:, 0]
+        pos = np.searchsorted(h.ts, bars.ts)
+        ok = (pos < h.ts.shape[0]) & (h.ts[np.minimum(pos, h.ts.shape[0] - 1)] == bars.ts)
+        out[ok, s] = pct[pos[ok]]
     return out
 
 
@@ -349,7 +397,8 @@ def _persist(result: BacktestResult, warehouse: Any) -> None:
     trades = []
     for pr in result.portfolios:
         for t in pr.trades:
-            trades.append({"trade_no": t.trade_no, "portfolio": pr.portfolio, "side": t.side,
+            trades.append({"trade_no": t.trade_no, "portfolio": pr.portfolio,
+                           "symbol": result.symbols[t.symbol] if result.symbols else None, "side": t.side,
                            "entry_ts": t.entry_ts, "exit_ts": t.exit_ts, "entry_price": t.entry_price,
                            "exit_price": t.exit_price, "quantity": t.quantity, "fees": t.fees,
                            "pnl": t.pnl})
@@ -364,7 +413,7 @@ def _persist(result: BacktestResult, warehouse: Any) -> None:
         metrics={**first, "portfolios": len(result.portfolios)},
         portfolios=[{"portfolio": p.portfolio, "symbol": p.symbol, "params": p.params,
                      "metrics": p.metrics.to_dict()} for p in result.portfolios],
-        trades=trades, fills=fill_dicts(result.fills), equity=equity,
+        trades=trades, fills=fill_dicts(result.fills, result.symbols), equity=equity,
     )
     if hasattr(warehouse, "migrate"):
         warehouse.migrate()

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a YAML rule strategy (docs/strategies.md); excludes --strategy")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="strategy parameter, repeatable (e.g. fast=20, grid=10:50,20:100)")
-    p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD")
+    p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD; A,B,... = one account holding them all (shared cash)")
     p.add_argument("--venue", help="e.g. yahoo or coinbase")
     p.add_argument("--timeframe", help=f"one of {', '.join(TIMEFRAME_MS)}")
     p.add_argument("--start", help="first day (YYYY-MM-DD) or instant (ISO 8601, UTC)")
@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sizing", default="all_in", help="all_in | fixed | risk (default all_in)")
     p.add_argument("--size", default="1", help="units for fixed, equity fraction at risk for risk (> 0)")
     p.add_argument("--short", action="store_true", help="exit signals open short positions")
+    p.add_argument("--allocation", default="signals",
+                   help="several symbols: signals (each signal sized alone; all_in = equal shares) | "
+                        "markowitz (signals pick the held set, mean-variance weights size it)")
+    p.add_argument("--rebalance-bars", dest="rebalance_bars", default="0",
+                   help="markowitz: also rebalance every N bars (0 = only when the held set changes)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--no-risk", dest="risk", action="store_false",
                    help="skip the risk layer (VIX filter, order checks, trailing stop) and signal filters")
@@ -130,8 +135,17 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
     params = _config_params(args.strategy, dict(parse_params(args.param)), cfg)
     get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O
-    symbol = check_symbol(args.symbol)
+    universe = [check_symbol(x.strip()) for x in str(args.symbol).split(",")]
+    if len(set(universe)) != len(universe):
+        raise InvalidInput(f"--symbol {args.symbol}: a symbol is named twice")
+    symbol = universe[0]
     venue = check_venue(args.venue)
+    allocation = _choice("allocation", getattr(args, "allocation", "signals"), ("signals", "markowitz"))
+    if allocation == "markowitz" and len(universe) < 2:
+        raise InvalidInput("--allocation markowitz needs two or more symbols (--symbol A,B,...)")
+    rebalance = _number("rebalance-bars", str(getattr(args, "rebalance_bars", "0")), allow_zero=True)
+    if rebalance != int(rebalance):
+        raise InvalidInput(f"--rebalance-bars {args.rebalance_bars!r}: expected a whole number of bars")
     timeframe_ms(args.timeframe)
     start = _instant("start", args.start, end=False)
     end = _instant("end", args.end, end=True)
@@ -153,7 +167,8 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
             device=_choice("device", args.device, ("cpu", "cuda", "auto")),  # type: ignore[arg-type]
             calendar=calendar_for_venue(venue, asset_classes),  # type: ignore[arg-type]
             venue_config=dict(cfg.venues.get(venue, {})), persist=bool(args.save),
-            **_risk_fields(args, cfg),
+            symbols=tuple(universe) if len(universe) > 1 else (), allocation=allocation,  # type: ignore[arg-type]
+            rebalance_bars=int(rebalance), **_risk_fields(args, cfg),
         )
     except ValidationError as e:
         err = e.errors()[0]
@@ -246,7 +261,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 def table(result: BacktestResult) -> str:
     """A short human summary: one line per portfolio."""
     req = result.request
-    head = (f"backtest {result.run_id[:12]}: {req.strategy} on {req.symbol} ({req.venue}, {req.timeframe}, "
+    head = (f"backtest {result.run_id[:12]}: {req.strategy} on {','.join(req.universe)} ({req.venue}, {req.timeframe}, "
             f"{result.calendar} calendar), {result.bars} bars")
     cols = ["pf", "params", "final equity", "return", "cagr", "sharpe", "sortino", "max dd", "trades",
             "win rate", "fees"]

@@ -212,6 +212,7 @@ class SignalFilter:
     bars_seen: int = 0
     prev_ts: int = 0
     _state: dict[str, np.ndarray] = field(default_factory=dict)
+    _row: dict[str, np.ndarray] = field(default_factory=dict)  # step()'s reusable one-bar buffers
 
     def __post_init__(self) -> None:
         p, w, m = self.n_portfolios, self.config.smooth_window, max(self.config.max_trades, 1)
@@ -236,6 +237,10 @@ class SignalFilter:
         d = t if decision_ts is None else np.ascontiguousarray(np.asarray(decision_ts, dtype=np.int64))
         b = _plane(block, e.shape)
         bx = _plane(block_exit, e.shape)
+        return self._run(e, x, t, d, b, bx)
+
+    def _run(self, e: np.ndarray, x: np.ndarray, t: np.ndarray, d: np.ndarray, b: np.ndarray,
+             bx: np.ndarray) -> FilteredSignals:
         out_e = np.zeros(e.shape, np.bool_)
         out_x = np.zeros(e.shape, np.bool_)
         dec = np.zeros((int(e.sum() + x.sum()), 4), np.int64)
@@ -243,24 +248,35 @@ class SignalFilter:
         s = self._state
         nd = _filter_nb(e, x, t, d, b, bx, bool(self.short), c.smooth_window, c.confirm_bars,
                         c.min_hold_bars, c.max_trades, c.throttle_window_bars, c.max_bar_age_ms, c.max_gap_ms,
-                        self.bars_seen, np.int64(self.prev_ts), s["ring_e"], s["ring_x"], s["run_e"], s["run_x"], s["pos"],
-                        s["held"], s["trades"], s["n_trades"], out_e, out_x, dec)
+                        self.bars_seen, np.int64(self.prev_ts), s["ring_e"], s["ring_x"], s["run_e"],
+                        s["run_x"], s["pos"], s["held"], s["trades"], s["n_trades"], out_e, out_x, dec)
         self.bars_seen += int(t.shape[0])
         if t.shape[0]:
             self.prev_ts = int(t[-1])
         rec = np.zeros(nd, DECISION_DTYPE)
-        for i, name in enumerate(DECISION_DTYPE.names or ()):
-            rec[name] = dec[:nd, i]
+        if nd:
+            for i, name in enumerate(DECISION_DTYPE.names or ()):
+                rec[name] = dec[:nd, i]
         return FilteredSignals(out_e, out_x, rec)
 
     def step(self, entries: np.ndarray, exits: np.ndarray, ts: int, *, decision_ts: int | None = None,
              block: np.ndarray | bool = False, block_exit: np.ndarray | bool = False) -> FilteredSignals:
-        """One bar: ``entries``/``exits`` (P,) -> filtered (1, P) and that bar's decisions."""
-        blk = np.broadcast_to(np.asarray(block, dtype=np.bool_), (self.n_portfolios,))[None, :]
-        blx = np.broadcast_to(np.asarray(block_exit, dtype=np.bool_), (self.n_portfolios,))[None, :]
-        return self.run(np.asarray(entries)[None, :], np.asarray(exits)[None, :], np.array([ts]),
-                        decision_ts=None if decision_ts is None else np.array([decision_ts]), block=blk,
-                        block_exit=blx)
+        """One bar: ``entries``/``exits`` (P,) -> filtered (1, P) and that bar's decisions.
+
+        The per-bar path of a stepped backtest and a paper session: the inputs go into buffers
+        kept between calls, so a bar costs one compiled call and no array set-up."""
+        if not self._row:
+            P = self.n_portfolios
+            self._row = {k: np.zeros((1, P), np.bool_) for k in ("e", "x", "b", "bx")}
+            self._row.update(t=np.zeros(1, np.int64), d=np.zeros(1, np.int64))
+        r = self._row
+        r["e"][0] = entries
+        r["x"][0] = exits
+        r["b"][0] = block
+        r["bx"][0] = block_exit
+        r["t"][0] = ts
+        r["d"][0] = ts if decision_ts is None else decision_ts
+        return self._run(r["e"], r["x"], r["t"], r["d"], r["b"], r["bx"])
 
     def position(self, portfolio: int) -> int:
         """The filters' view of the position: -1, 0 or +1."""

@@ -19,9 +19,9 @@ from .connection import transaction
 
 __all__ = ["BacktestRecord", "write_backtest", "read_backtest_run", "write_breaker_history", "read_breaker_history"]
 
-_TRADE_COLUMNS = ("trade_no", "portfolio", "side", "entry_ts", "exit_ts", "entry_price", "exit_price",
+_TRADE_COLUMNS = ("trade_no", "portfolio", "symbol", "side", "entry_ts", "exit_ts", "entry_price", "exit_price",
                   "quantity", "fees", "pnl")
-_FILL_COLUMNS = ("portfolio", "fill_no", "order_id", "ts", "side", "qty", "price", "fee",
+_FILL_COLUMNS = ("portfolio", "fill_no", "order_id", "ts", "symbol", "side", "qty", "price", "fee",
                  "slippage_cost", "reason")
 _TS = pl.Datetime("ms", "UTC")
 
@@ -89,26 +89,28 @@ def write_backtest(con: Any, record: BacktestRecord) -> str:
             )
         if record.trades:
             trades = _frame(record.trades, _TRADE_COLUMNS, {
-                "trade_no": pl.Int32, "portfolio": pl.Int32, "side": pl.Utf8, "entry_ts": _TS,
+                "trade_no": pl.Int32, "portfolio": pl.Int32, "symbol": pl.Utf8, "side": pl.Utf8, "entry_ts": _TS,
                 "exit_ts": _TS, "entry_price": pl.Float64, "exit_price": pl.Float64,
                 "quantity": pl.Float64, "fees": pl.Float64, "pnl": pl.Float64})
             con.register("_bt_trades", trades)
             con.execute(
-                "INSERT INTO backtest.trades (run_id, trade_no, portfolio, side, entry_ts, exit_ts, "
-                "entry_price, exit_price, quantity, fees, pnl) SELECT $run, trade_no, portfolio, side, "
-                "entry_ts, exit_ts, entry_price, exit_price, quantity, fees, pnl FROM _bt_trades",
-                {"run": record.run_id})
+                "INSERT INTO backtest.trades (run_id, trade_no, portfolio, symbol, side, entry_ts, exit_ts, "
+                "entry_price, exit_price, quantity, fees, pnl) SELECT $run, trade_no, portfolio, "
+                "coalesce(symbol, $sym), side, entry_ts, exit_ts, entry_price, exit_price, quantity, fees, pnl "
+                "FROM _bt_trades",
+                {"run": record.run_id, "sym": record.symbol})
             con.unregister("_bt_trades")
         if record.fills:
             fills = _frame(record.fills, _FILL_COLUMNS, {
                 "portfolio": pl.Int32, "fill_no": pl.Int32, "order_id": pl.Int64, "ts": _TS,
-                "side": pl.Utf8, "qty": pl.Float64, "price": pl.Float64, "fee": pl.Float64,
+                "symbol": pl.Utf8, "side": pl.Utf8, "qty": pl.Float64, "price": pl.Float64, "fee": pl.Float64,
                 "slippage_cost": pl.Float64, "reason": pl.Utf8})
             con.register("_bt_fills", fills)
             con.execute(
-                "INSERT INTO backtest.fills (run_id, portfolio, fill_no, order_id, ts, side, qty, price, "
-                "fee, slippage_cost, reason) SELECT $run, portfolio, fill_no, order_id, ts, side, qty, "
-                "price, fee, slippage_cost, reason FROM _bt_fills", {"run": record.run_id})
+                "INSERT INTO backtest.fills (run_id, portfolio, fill_no, order_id, ts, symbol, side, qty, "
+                "price, fee, slippage_cost, reason) SELECT $run, portfolio, fill_no, order_id, ts, "
+                "coalesce(symbol, $sym), side, qty, price, fee, slippage_cost, reason FROM _bt_fills",
+                {"run": record.run_id, "sym": record.symbol})
             con.unregister("_bt_fills")
         if record.equity is not None and record.equity.height:
             eq = record.equity.select(
