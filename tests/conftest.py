@@ -52,6 +52,12 @@ def sp500() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def nasdaq() -> pl.DataFrame:
+    """Real ^IXIC (Nasdaq Composite) daily OHLCV from the sample data."""
+    return _sample_series("yahoo", "^IXIC", "1d")
+
+
+@pytest.fixture(scope="session")
 def vix() -> pl.DataFrame:
     """Real ^VIX daily OHLC 1990-2024 from the sample data."""
     return _sample_series("yahoo", "^VIX", "1d")

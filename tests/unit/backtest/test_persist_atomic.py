@@ -65,14 +65,12 @@ def test_a_failing_write_rolls_back_the_whole_run(wh: Any, monkeypatch: pytest.M
 def test_nested_transactions_join_the_outer_one(tmp_path: Any) -> None:
     con = duckdb.connect(str(tmp_path / "t.duckdb"))
     con.execute("CREATE TABLE t (x INTEGER)")
-    with pytest.raises(ValueError):
-        with transaction(con):
-            con.execute("INSERT INTO t VALUES (1)")
-            with transaction(con):  # an inner writer that is atomic on its own
-                con.execute("INSERT INTO t VALUES (2)")
-            raise ValueError("after the inner commit point")
+    with pytest.raises(ValueError), transaction(con):
+        con.execute("INSERT INTO t VALUES (1)")
+        with transaction(con):  # an inner writer that is atomic on its own
+            con.execute("INSERT INTO t VALUES (2)")
+        raise ValueError("after the inner commit point")
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    with transaction(con):
-        with transaction(con):
-            con.execute("INSERT INTO t VALUES (3)")
+    with transaction(con), transaction(con):
+        con.execute("INSERT INTO t VALUES (3)")
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 1
