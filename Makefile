@@ -45,6 +45,7 @@ bench: install
 	$(UV) sync --frozen --extra dev --extra bench
 	$(VENV)/bin/python benchmarks/ingest.py
 	$(VENV)/bin/python benchmarks/engine.py
+	$(VENV)/bin/python benchmarks/backtest_drivers.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

@@ -239,24 +239,31 @@ class SteppedTrader:
         if e.shape[1] != self.C:
             raise ValueError(f"expected {self.C} signal columns, got {e.shape[1]}")
         eng = self.engine
+        busy = e.any(axis=1) | x.any(axis=1)
         for t in range(self.T):
             row = (int(b.ts[t]), b.open[t], b.high[t], b.low[t], b.close[t], b.volume[t])
             if self.fill_close:
                 pos = eng.positions
-                self._decide(t, e[t], x[t], eng.cash + (pos * b.close[t][None, :]).sum(axis=1), pos)
-                self._after_fills(t, eng.step(*row))
+                self._decide(t, e[t], x[t], bool(busy[t]), eng.cash + (pos * b.close[t][None, :]).sum(axis=1), pos)
+                fills = eng.step(*row)
+                pos = eng.positions
+                self._after_fills(t, fills, pos)
                 self._place_new_protection(t)
+                eq = eng.equity
             else:
-                self._after_fills(t, eng.step(*row))
-                self._decide(t, e[t], x[t], eng.equity, eng.positions)
+                fills = eng.step(*row)
+                pos = eng.positions
+                self._after_fills(t, fills, pos)
+                eq = eng.equity
+                self._decide(t, e[t], x[t], bool(busy[t]), eq, pos)
             self._trail(t)
-            self.equity[t] = eng.equity
+            self.equity[t] = eq
             self.cash[t] = eng.cash
-            self.position[t] = eng.positions
+            self.position[t] = pos
         return self._result()
 
     # ---- after the engine step: fills, round trips, protective orders -----------------------------
-    def _after_fills(self, t: int, fills: np.ndarray) -> None:
+    def _after_fills(self, t: int, fills: np.ndarray, pos: np.ndarray) -> None:
         if fills.shape[0]:
             self.fills.append(fills)
             self._round_trips(fills)
@@ -266,7 +273,6 @@ class SteppedTrader:
                 if k in (E.EventKind.REJECTED, E.EventKind.FILLED):
                     self.outcomes.append(1 if k == E.EventKind.REJECTED else 0)
             del self.outcomes[:-ERROR_WINDOW]
-        pos = self.engine.positions
         for c in range(self.C):
             a, s = int(self.account_of[c]), int(self.symbol_of[c])
             held = _sign(pos[a, s])
@@ -299,12 +305,13 @@ class SteppedTrader:
                 self.losing_streak[a] = self.losing_streak[a] + 1 if self.trip_cash[c] < 0 else 0
 
     # ---- the decision at a bar's close ------------------------------------------------------------
-    def _decide(self, t: int, ent: np.ndarray, ex: np.ndarray, equity: np.ndarray, pos: np.ndarray) -> None:
+    def _decide(self, t: int, ent: np.ndarray, ex: np.ndarray, busy: bool, equity: np.ndarray,
+                pos: np.ndarray) -> None:
         acct_state = self._breaker_states(t, equity, pos)
         state = acct_state[self.account_of]
         for s_ in acct_state.tolist():
             self.state_bars[("active", "reduce_only", "halted")[s_]] += 1
-        if not (ent.any() or ex.any()):
+        if not busy:
             self.filter.step(ent, ex, int(self.bars.ts[t]), decision_ts=int(self.close_ts[t]))
             if self.alloc.method == "markowitz":
                 self._rebalance_due(t, equity, pos, state)

@@ -1,0 +1,92 @@
+"""Benchmark: the two drivers of one engine in ``trading backtest``, on the real sample history.
+
+    .venv/bin/python benchmarks/backtest_drivers.py [--repeat 3]
+
+For each series (Coinbase BTC/USD hourly 2017-07..2019-10, S&P 500 daily 1999-2018) it times
+``run_backtest`` of ``ma_crossover`` three ways, compilation excluded by a warm-up run:
+
+* ``batch``: no risk layer -> one ``simulate_signals`` kernel call (the reference);
+* ``stepped, quiet``: the bar-by-bar driver with every risk rule configured not to fire
+  (same ledger as batch: the price of stepping alone);
+* ``stepped, default risk``: the documented default ``RiskConfig()`` (VIX filter, order checks,
+  four breaker levels), what ``trading backtest`` runs unless ``--no-risk``.
+
+It prints seconds (best of --repeat), microseconds per bar and the ratio to the batch reference
+measured in the same run. Persistence is off (``persist=False``): warehouse writes are timed by
+benchmarks/ingest.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from trading_core.backtest import BacktestRequest, run_backtest
+from trading_core.config import PROJECT_ROOT
+from trading_core.market_data.providers.sample import SampleProvider
+from trading_core.risk import BreakerConfig, MarketFilterConfig, OrderLimits, RiskConfig
+from trading_core.warehouse import Warehouse
+
+QUIET = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False),
+                   orders=OrderLimits(max_price_deviation=1.0, max_adv_fraction=1.0))
+SERIES = (("coinbase", "BTC/USD", "1h"), ("yahoo", "^GSPC", "1d"))
+
+
+class _Accepted:
+    """The minimal report the warehouse writer takes: every row accepted."""
+
+    def __init__(self, frame: object) -> None:
+        self.accepted, self.dropped, self.quarantined = frame, None, None
+        self.issues: list[object] = []
+        self.batch_rejected, self.reject_reason = False, None
+        self.rows_in = getattr(frame, "height", 0)
+
+
+def _warehouse(path: Path) -> Warehouse:
+    import polars as pl
+
+    sample = SampleProvider(PROJECT_ROOT / ".cache" / "sample-packages")
+    wh = Warehouse(path)
+    wh.migrate()
+    for venue, symbol, tf in (*SERIES, ("yahoo", "^VIX", "1d")):
+        df = sample.fetch_ohlcv(venue, symbol, tf, datetime(1980, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
+        rep = _Accepted(df)
+        rep.dropped = rep.quarantined = pl.DataFrame()
+        wh.write_report(venue=venue, symbol=symbol, timeframe=tf, source="bench", report=rep)
+    return wh
+
+
+def _time(req: BacktestRequest, wh: Warehouse, repeat: int) -> tuple[float, int, str]:
+    res = run_backtest(req, wh)  # warm-up: Numba compilation / cache load
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = run_backtest(req, wh)
+        best = min(best, time.perf_counter() - t0)
+    return best, res.bars, res.driver
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        wh = _warehouse(Path(tmp) / "bench.duckdb")
+        for venue, symbol, tf in SERIES:
+            frame = wh.read_bars(venue, symbol, tf)
+            start, end = frame["ts"].min(), frame["ts"].max()
+            base = dict(strategy="ma_crossover", params={"fast": 10, "slow": 50}, symbol=symbol, venue=venue,
+                        timeframe=tf, start=start, end=end, persist=False)
+            ref = None
+            for label, risk in (("batch", None), ("stepped, quiet", QUIET), ("stepped, default risk", RiskConfig())):
+                secs, bars, driver = _time(BacktestRequest(**base, risk=risk), wh, args.repeat)  # type: ignore[arg-type]
+                ref = ref or secs
+                print(f"{symbol:8s} {tf:3s} {bars:6d} bars  {label:22s} ({driver:7s}) {secs:7.3f} s  "
+                      f"{secs / bars * 1e6:7.1f} us/bar  x{secs / ref:6.1f} of batch")
+
+
+if __name__ == "__main__":
+    main()
