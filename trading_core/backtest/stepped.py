@@ -220,14 +220,15 @@ class SteppedTrader:
         self._last_system: tuple[int, int, float] | None = None
         self._last_market: tuple[float | None, float | None] | None = None
         self._state = np.zeros(self.A, np.int64)
+        self._halting: set[int] = set()  # accounts whose loss breaker halted at this bar (kill switch)
         # records
         self.equity = np.zeros((self.T, self.A))
         self.cash = np.zeros((self.T, self.A))
         self.position = np.zeros((self.T, self.A, self.S))
         self.fills: list[np.ndarray] = []
         self.decisions: list[np.ndarray] = []
-        # bar, column, side, requested qty, approved qty, reason, state, correlation scale
-        self.audit: list[tuple[int, int, int, float, float, int, int, float]] = []
+        # bar, column, side, requested qty, approved qty, reason, state, correlation scale, kill switch
+        self.audit: list[tuple[int, int, int, float, float, int, int, float, bool]] = []
         self.breaker_events: list[BreakerTransition] = []
         self.state_bars = {"active": 0, "reduce_only": 0, "halted": 0}
 
@@ -309,6 +310,9 @@ class SteppedTrader:
                 pos: np.ndarray) -> None:
         acct_state = self._breaker_states(t, equity, pos)
         state = acct_state[self.account_of]
+        if self._halting:
+            self._flatten(t, sorted(self._halting), pos, state)
+            self._halting.clear()
         for s_ in acct_state.tolist():
             self.state_bars[("active", "reduce_only", "halted")[s_]] += 1
         if not busy:
@@ -351,12 +355,30 @@ class SteppedTrader:
             if code == 0 and scale < 1.0:
                 code = RiskReason.RESIZED
             self.audit.append((t, c, E.Side.BUY if kind == 0 else E.Side.SELL, want, got, code, int(state[c]),
-                               scale))
+                               scale, False))
         for c in np.flatnonzero(allowed).tolist():
             self._send(t, c, long=bool(res.entries[0, c]), qty=qty.get(c, (0.0, 0.0, 1.0))[1])
         if self.alloc.method == "markowitz":
             self._rebalance_due(t, equity, pos, state, changed={int(self.account_of[c]) for c in
                                                                  np.flatnonzero(allowed).tolist()})
+
+    def _flatten(self, t: int, accounts: list[int], pos: np.ndarray, state: np.ndarray) -> None:
+        """Kill switch: a loss breaker halted these accounts -- cancel their resting orders and
+        close every position at the next fill. Audited as allowed orders with ``kill_switch``."""
+        typ = E.OrderType.MARKET_ON_CLOSE if self.fill_close else E.OrderType.MARKET
+        for a in accounts:
+            for c in self.cols_of[a].tolist():
+                self._cancel_protection(c)
+                s = int(self.symbol_of[c])
+                q = float(pos[a, s])
+                if q == 0.0:
+                    continue
+                side = E.Side.SELL if q > 0 else E.Side.BUY
+                self.pending[c].add(self.engine.submit_one(a, symbol=s, type=typ, side=side,
+                                                           size_mode=E.SizeMode.CLOSE))
+                self.side[c] = 0
+                self.filter.set_position(c, 0)
+                self.audit.append((t, c, side, abs(q), abs(q), 0, int(state[c]), 1.0, True))
 
     def _qty_estimate(self, t: int, c: int, equity: float) -> float:
         """The size an engine-sized entry (ALL_IN/RISK, sized at its fill) is expected to have."""
@@ -603,7 +625,12 @@ class SteppedTrader:
         for a in range(self.A):
             state[a] = br.state_for(strategy=self._strategy_scope(a), portfolio=str(a))
         self._state = state
-        self.breaker_events.extend(br.drain_events())
+        events = br.drain_events()
+        self.breaker_events.extend(events)
+        if br.config.flatten_on_loss_halt:
+            for ev in events:
+                if ev.to_state == "halted" and ev.event == "trip_halt" and ev.level in ("strategy", "portfolio"):
+                    self._halting.add(int(ev.scope.rsplit("#", 1)[-1]) if ev.level == "strategy" else int(ev.scope))
         return state
 
     def _strategy_scope(self, a: int) -> str:
@@ -625,7 +652,7 @@ class SteppedTrader:
         if self.risk is None:
             return None, {}
         n = len(self.audit)
-        a = np.array(self.audit, dtype=np.float64).reshape(n, 8)
+        a = np.array(self.audit, dtype=np.float64).reshape(n, 9)
         bar, col, side = a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].astype(np.int64)
         reason, state = a[:, 5].astype(np.int64), a[:, 6].astype(np.int64)
         sym = self.symbol_of[col] if n else np.zeros(0, np.int64)
@@ -649,8 +676,9 @@ class SteppedTrader:
             frame = frame.with_columns(
                 pl.Series("price", self.bars.close[bar, sym]), pl.Series("approved_qty", approved),
                 pl.Series("decision", np.where(resized, "resized", frame["decision"].to_numpy())),
-                pl.Series("inputs", [{**i, "correlation_scale": float(k)} for i, k in
-                                     zip(frame["inputs"].to_list(), a[:, 7].tolist(), strict=True)]))
+                pl.Series("inputs", [{**i, "correlation_scale": float(k), "kill_switch": bool(ks)}
+                                     for i, k, ks in zip(frame["inputs"].to_list(), a[:, 7].tolist(),
+                                                         a[:, 8].tolist(), strict=True)]))
         codes, k = np.unique(reason, return_counts=True)
         return frame, {reason_name(int(c)): int(m) for c, m in zip(codes, k, strict=True)}
 

@@ -277,6 +277,11 @@ def table(result: BacktestResult) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = [head] + ["  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(
         zip(r, widths, strict=True))) for r in rows]
-    lines.append(f"execution model {result.execution_model_hash[:16]}"
+    if result.risk is not None and result.risk.get("enabled"):
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(result.risk.get("counts", {}).items())) or "none"
+        lines.append(f"risk decisions: {counts}; breaker transitions: {len(result.breaker_events)}"
+                     + (f"; filters: {', '.join(f'{k} {v}' for k, v in sorted(result.filters.items()))}"
+                        if result.filters else ""))
+    lines.append(f"driver {result.driver}; execution model {result.execution_model_hash[:16]}"
                  + (f"; stored as backtest run {result.run_id}" if result.persisted else "; not stored"))
     return "\n".join(lines)

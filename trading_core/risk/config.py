@@ -137,6 +137,11 @@ class MarketBreakerConfig(_Frozen):
 
 class BreakerConfig(_Frozen):
     enabled: bool = True
+    flatten_on_loss_halt: bool = Field(
+        default=True,
+        description="a strategy or portfolio breaker that halts (drawdown, daily loss, losing streak) "
+                    "closes that account's positions at once (kill switch); system and market halts "
+                    "only stop new orders, since their prices cannot be trusted or are in turmoil")
     strategy: StrategyBreakerConfig = StrategyBreakerConfig()
     portfolio: PortfolioBreakerConfig = PortfolioBreakerConfig()
     system: SystemBreakerConfig = SystemBreakerConfig()

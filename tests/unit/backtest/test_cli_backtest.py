@@ -117,7 +117,8 @@ def test_cli_backtest_when_table_output_then_one_row_per_portfolio(
     lines = out.strip().splitlines()
     assert "ma_crossover on ^GSPC" in lines[0]
     assert "sharpe" in lines[1]
-    assert len(lines) == 5 and lines[-1].endswith("not stored")
+    assert len(lines) == 6 and lines[-1].endswith("not stored")
+    assert lines[-2].startswith("risk decisions: ") and "breaker transitions" in lines[-2]
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
