@@ -59,7 +59,7 @@ def test_cli_backtest_when_buy_and_hold_json_then_final_equity_is_price_ratio_mi
     capsys: pytest.CaptureFixture[str], use_warehouse: Path, sp500: pl.DataFrame,
 ) -> None:
     # Act
-    doc = _run_json(capsys, "--strategy", "buy_and_hold", "--fee-bps", "10", "--fill", "close")
+    doc = _run_json(capsys, "--strategy", "buy_and_hold", "--fee-bps", "10", "--fill", "close", "--no-risk")
 
     # Assert
     spx = sp500.filter(pl.col("ts").dt.year() >= 2000)
