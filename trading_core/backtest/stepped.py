@@ -207,6 +207,7 @@ class SteppedTrader:
         self.actual = np.zeros(C, np.int64)  # the side the engine's book holds
         self.pending: list[set[int]] = [set() for _ in range(C)]  # signal orders not yet done
         self.protective: list[dict[str, int]] = [{} for _ in range(C)]  # kind -> order id
+        self.protected = np.zeros(C, np.bool_)  # resting exits set up for the current position
         self.trail_level = np.full(C, np.nan)
         self.trail_extreme = np.full(C, np.nan)
         self.trip_cash = np.zeros(C)  # cash flow of the open round trip (fills, fees included)
@@ -511,6 +512,7 @@ class SteppedTrader:
         pr = self.protection
         if not pr.any:
             return
+        self.protected[c] = True
         a, s = int(self.account_of[c]), int(self.symbol_of[c])
         px = float(self.bars.close[t, s])
         out_side = E.Side.SELL if side == 1 else E.Side.BUY
@@ -535,7 +537,7 @@ class SteppedTrader:
     def _place_new_protection(self, t: int) -> None:
         """fill=close: entries filled at this close; their protection rests from the next bar."""
         for c in range(self.C):
-            if self.side[c] != 0 and not self.protective[c] and not self.pending[c]:
+            if self.side[c] != 0 and not self.protected[c] and not self.pending[c]:
                 self._protect(t, c, int(self.side[c]))
 
     def _trail_candidate(self, t: int, c: int, side: int) -> float:
@@ -586,6 +588,7 @@ class SteppedTrader:
                 if oid in live:
                     self.engine.cancel(a, oid)
         self.protective[c] = {}
+        self.protected[c] = False
         self.trail_level[c] = np.nan
         self.trail_extreme[c] = np.nan
 

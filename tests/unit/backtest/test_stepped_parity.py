@@ -125,3 +125,23 @@ def test_data_gap_halts_entries_through_the_system_breaker(tmp_path: Path, sp500
     stale = [e for e in res.breaker_events if e["rule"] == "system_data_stale"]
     assert stale and stale[0]["to_state"] == "halted"
     assert stale[0]["ts"].date().isoformat() == "2006-03-16"  # decided at the close of the first bar after
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_atr_trailing_stop_order_follows_trailing_stop_levels(wh: Any, fill: str) -> None:
+    from trading_core.risk.trailing import trailing_stop_levels
+
+    cfg = TrailingStopConfig(kind="atr", atr_multiple=2.0)
+    res = run_backtest(_req(params={"fast": 10, "slow": 50}, fill=fill, slippage="none", fee_bps=0.0,
+                            risk=QUIET.model_copy(update={"trailing_stop": cfg})), wh)
+    bars = _bars(wh)
+    high, low, close, opn = (bars[c].to_numpy() for c in ("high", "low", "close", "open"))
+    stops = list(_stop_fills(res.fills))
+    assert len(stops) >= 10
+    for entry, s in stops:
+        decided = int(entry["bar"]) - (1 if fill == "next_open" else 0)
+        started = np.zeros(close.shape[0], dtype=bool)
+        started[decided] = True
+        level = trailing_stop_levels(high, low, close, cfg, entries=started)
+        b = int(s["bar"])
+        assert float(s["price"]) == pytest.approx(min(level[b - 1], opn[b]), rel=1e-12)
