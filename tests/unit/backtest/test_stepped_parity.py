@@ -145,3 +145,29 @@ def test_atr_trailing_stop_order_follows_trailing_stop_levels(wh: Any, fill: str
         level = trailing_stop_levels(high, low, close, cfg, entries=started)
         b = int(s["bar"])
         assert float(s["price"]) == pytest.approx(min(level[b - 1], opn[b]), rel=1e-12)
+
+
+def test_short_positions_get_the_mirrored_trailing_stop(wh: Any) -> None:
+    from trading_core.risk.trailing import trailing_stop_levels
+
+    cfg = TrailingStopConfig(kind="percent", trail_pct=0.04)
+    res = run_backtest(_req(params={"fast": 10, "slow": 50}, short=True, slippage="none", fee_bps=0.0,
+                            risk=QUIET.model_copy(update={"trailing_stop": cfg})), wh)
+    bars = _bars(wh)
+    high, low, close, opn = (bars[c].to_numpy() for c in ("high", "low", "close", "open"))
+    pos, opener, checked = 0.0, None, {"long": 0, "short": 0}
+    for f in res.fills:
+        before = pos
+        pos += float(f["qty"]) * (1 if int(f["side"]) == 0 else -1)
+        if int(f["reason"]) in (1, 2):  # a resting stop closed the position opened by `opener`
+            side = "long" if before > 0 else "short"
+            started = np.zeros(close.shape[0], dtype=bool)
+            started[int(opener["bar"]) - 1] = True  # type: ignore[index]
+            level = trailing_stop_levels(high, low, close, cfg, side=side, entries=started)
+            b = int(f["bar"])
+            expected = min(level[b - 1], opn[b]) if side == "long" else max(level[b - 1], opn[b])
+            assert float(f["price"]) == pytest.approx(expected, rel=1e-12)
+            checked[side] += 1
+        elif abs(pos) > 1e-12 and (abs(before) < 1e-12 or np.sign(before) != np.sign(pos)):
+            opener = f
+    assert checked["long"] >= 5 and checked["short"] >= 5
