@@ -241,7 +241,7 @@ class SteppedTrader:
         if e.shape[1] != self.C:
             raise ValueError(f"expected {self.C} signal columns, got {e.shape[1]}")
         eng = self.engine
-        busy = e.any(axis=1) | x.any(axis=1)
+        busy: np.ndarray = np.asarray(e.any(axis=1) | x.any(axis=1))
         for t in range(self.T):
             row = (int(b.ts[t]), b.open[t], b.high[t], b.low[t], b.close[t], b.volume[t])
             if self.fill_close:
