@@ -69,7 +69,12 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGINT each service's process group (what Ctrl-C would send), then SIGKILL stragglers."""
+    """SIGINT each service's process group (what Ctrl-C would send), then SIGKILL stragglers.
+
+    The group can outlive its leader: ``dagster dev`` exits while the code servers it started
+    are still winding down (their heartbeat timeout is 30-45 s, and they have been seen to
+    outlive it). So after the leader is gone the rest of its group gets SIGTERM, then SIGKILL.
+    """
     for p in procs:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGINT)
@@ -80,3 +85,21 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+    for p in procs:
+        _reap_group(p.pid)
+
+
+def _reap_group(pgid: int, grace_s: float = 5.0) -> None:
+    """Wait ``grace_s`` for the group to empty by itself, then SIGTERM it, then SIGKILL it."""
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        try:
+            if sig is not None:
+                os.killpg(pgid, sig)
+            deadline = time.monotonic() + grace_s
+            while time.monotonic() < deadline:
+                os.killpg(pgid, 0)  # raises once no process is left in the group
+                time.sleep(0.2)
+        except ProcessLookupError:
+            return
+        except PermissionError:  # pragma: no cover - the id was reused by another user's group
+            return
