@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from ..analytics.by_regime import metrics_by_regime
 from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
@@ -50,10 +51,12 @@ class PortfolioResult:
     params: dict[str, Any]
     metrics: PerformanceMetrics
     trades: list[Trade]
+    by_regime: dict[str, Any] = field(default_factory=dict)  # metrics per regime label (analytics.by_regime)
 
     def to_dict(self) -> dict[str, Any]:
         return {"portfolio": self.portfolio, "symbol": self.symbol, "params": self.params,
-                "metrics": self.metrics.to_dict(), "trades": [t.to_dict() for t in self.trades]}
+                "metrics": self.metrics.to_dict(), "by_regime": self.by_regime,
+                "trades": [t.to_dict() for t in self.trades]}
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class BacktestResult:
     breaker_events: list[dict[str, Any]] = field(default_factory=list)  # transitions, in order
     breaker_states: list[dict[str, Any]] = field(default_factory=list)  # final state of each breaker
     symbols: tuple[str, ...] = ()  # the symbols fills/trades index (one unless request.symbols)
+    regimes: dict[str, Any] = field(default_factory=dict)  # where the by-regime slices come from
     driver: str = "batch"  # batch (one simulate_signals call) | stepped (bar by bar)
 
     @property
@@ -96,7 +100,7 @@ class BacktestResult:
             "end": _iso(int(self.ts[-1])) if self.bars else None,
             "persisted": self.persisted,
             "risk": self.risk if self.risk is not None else {"enabled": False, "counts": {}, "notes": []},
-            "filters": self.filters, "driver": self.driver,
+            "filters": self.filters, "driver": self.driver, "regimes": self.regimes,
             "breakers": {"events": [_jsonable(e) for e in self.breaker_events],
                          "states": [_jsonable(e) for e in self.breaker_states]},
             "portfolios": [p.to_dict() for p in self.portfolios],
@@ -223,6 +227,7 @@ def run_backtest(
         np.column_stack([simple_returns(bars.close[:, s]) for s in range(bars.n_symbols)]), axis=1)
     last_close = bars.close[-1]
 
+    labels, regimes = _regime_labels(request, warehouse, bars)
     portfolios: list[PortfolioResult] = []
     names = variants if multi else _expand(variants, bars.n_symbols)
     for p, params in enumerate(names):
@@ -236,20 +241,55 @@ def run_backtest(
             fees=pf["fee"], slippage=pf["slippage_cost"], benchmark_returns=bench,
         )
         label = ",".join(bars.symbols) if multi else bars.symbols[int(symbol_of[p])]
-        portfolios.append(PortfolioResult(p, label, params, metrics, trades))
+        sliced = {} if labels is None else metrics_by_regime(
+            equity[:, p], labels, timeframe=request.timeframe, calendar=calendar, position=position[:, p],
+            benchmark=bars.close[:, 0])
+        portfolios.append(PortfolioResult(p, label, params, metrics, trades, sliced))
 
     result = BacktestResult(
         run_id=rid, created_at=now or datetime.now(UTC), request=request,
         calendar=calendar, execution_model_hash=model.execution_model_hash(),
         market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
         position=position, fills=fills, portfolios=portfolios,
-        symbols=bars.symbols,
+        symbols=bars.symbols, regimes=regimes,
         **(_stepped_fields(request, stepped, bars, symbol_of, rid) if stepped is not None else {}),
     )
     if request.persist:
         _persist(result, warehouse)
         result = _replace_persisted(result)
     return result
+
+
+def _regime_labels(request: BacktestRequest, warehouse: Any,
+                   bars: Bars) -> tuple[list[str | None] | None, dict[str, Any]]:
+    """The regime label of each bar of the run's (first) symbol from ``features.regimes``.
+
+    Labels are data the feature assets write; a warehouse without them gives no slices and says
+    how to get them rather than computing labels on the fly with another configuration."""
+    symbol = bars.symbols[0]
+    info: dict[str, Any] = {"symbol": symbol, "available": False}
+    if not hasattr(warehouse, "connect"):
+        return None, {**info, "note": "the bar source has no feature store"}
+    import duckdb
+
+    from ..errors import WarehouseBusy
+    from ..warehouse.features import read_regimes
+
+    try:
+        with warehouse.connect(read_only=True) as con:
+            frame = read_regimes(con, request.venue, symbol, request.timeframe, request.start, request.end)
+    except (duckdb.Error, WarehouseBusy, OSError) as e:  # slices are optional: say why there are none
+        return None, {**info, "note": f"regime labels unreadable: {e}"}
+    if frame.height == 0:
+        return None, {**info, "note": f"no regime labels for {symbol} ({request.venue}, {request.timeframe}); "
+                                      "materialise the feature assets (Dagster) to slice metrics by regime"}
+    ts = frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64)
+    names = frame["regime"].to_list()
+    pos = np.searchsorted(ts, bars.ts)
+    hit = (pos < ts.shape[0]) & (ts[np.minimum(pos, ts.shape[0] - 1)] == bars.ts)
+    labels: list[str | None] = [names[int(i)] if h else None for i, h in zip(pos, hit, strict=True)]
+    return labels, {**info, "available": True, "labelled_bars": int(hit.sum()),
+                    "regime_versions": sorted(frame["regime_version"].unique().to_list())}
 
 
 def _read_frames(request: BacktestRequest, warehouse: BarSource) -> list[pl.DataFrame]:
@@ -412,7 +452,7 @@ def _persist(result: BacktestResult, warehouse: Any) -> None:
         execution_model_hash=result.execution_model_hash,
         metrics={**first, "portfolios": len(result.portfolios)},
         portfolios=[{"portfolio": p.portfolio, "symbol": p.symbol, "params": p.params,
-                     "metrics": p.metrics.to_dict()} for p in result.portfolios],
+                     "metrics": {**p.metrics.to_dict(), "by_regime": p.by_regime}} for p in result.portfolios],
         trades=trades, fills=fill_dicts(result.fills, result.symbols), equity=equity,
     )
     if hasattr(warehouse, "migrate"):
