@@ -83,3 +83,47 @@ def _fill(fills, p, s, t, ts, side, ref, c, q, oid, fee, slip, size_mode, size, 
     fills.append((p, s, t, ts, oid, 0 if side > 0 else 1, qty, price, qty * price * fee,
                   qty * abs(price - ref), 1, reason, 0))
     return c, q, oid + 1
+
+
+# ############# A hand-made strategy: signals exactly on the named days ############# #
+
+from typing import Any, ClassVar  # noqa: E402
+
+from trading_core.strategies import STRATEGIES  # noqa: E402
+from trading_core.strategies.base import StrategyParams, as_bars  # noqa: E402
+
+
+class _OnDatesParams(StrategyParams):
+    entries: str = ""  # comma-separated YYYY-MM-DD: entry signalled at that bar's close
+    exits: str = ""
+
+
+class OnDates:
+    """A hand-made strategy: signals exactly on the named days, so a test knows every decision."""
+
+    name: ClassVar[str] = "on_dates"
+    Params: ClassVar[type[StrategyParams]] = _OnDatesParams
+
+    def __init__(self, params: _OnDatesParams) -> None:
+        self.params = params
+
+    def variants(self) -> list[dict[str, Any]]:
+        return [{}]
+
+    def warmup_bars(self) -> int:
+        return 0
+
+    def signals(self, bars: Any) -> tuple[np.ndarray, np.ndarray]:
+        b = as_bars(bars)
+        days = b.ts.astype("datetime64[ms]").astype("datetime64[D]").astype(str)
+
+        def mask(spec: str) -> np.ndarray:
+            want = {d for d in spec.split(",") if d}
+            return np.isin(days, list(want))[:, None]
+
+        return mask(self.params.entries), mask(self.params.exits)  # type: ignore[attr-defined]
+
+
+def register_on_dates(monkeypatch: Any) -> None:
+    """Make ``--strategy on_dates`` / ``strategy="on_dates"`` available for one test."""
+    monkeypatch.setitem(STRATEGIES, "on_dates", OnDates)

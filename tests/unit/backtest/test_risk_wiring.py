@@ -5,56 +5,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
 import polars as pl
 import pytest
-from bt_helpers import build_warehouse
+from bt_helpers import build_warehouse, register_on_dates
 
 from trading_core.backtest import BacktestRequest, run_backtest
 from trading_core.risk import BreakerConfig, MarketFilterConfig, RiskConfig
-from trading_core.strategies import STRATEGIES
-from trading_core.strategies.base import StrategyParams, as_bars
 from trading_core.strategies.filters import FilterConfig
 from trading_core.warehouse.risk import read_decisions
 from trading_core.warehouse.signals import read_signal_decisions
 
 
-class _OnDatesParams(StrategyParams):
-    entries: str = ""  # comma-separated YYYY-MM-DD: entry signalled at that bar's close
-    exits: str = ""
-
-
-class OnDates:
-    """A hand-made strategy: signals exactly on the named days, so a test knows every decision."""
-
-    name: ClassVar[str] = "on_dates"
-    Params: ClassVar[type[StrategyParams]] = _OnDatesParams
-
-    def __init__(self, params: _OnDatesParams) -> None:
-        self.params = params
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [{}]
-
-    def warmup_bars(self) -> int:
-        return 0
-
-    def signals(self, bars: Any) -> tuple[np.ndarray, np.ndarray]:
-        b = as_bars(bars)
-        days = b.ts.astype("datetime64[ms]").astype("datetime64[D]").astype(str)
-
-        def mask(spec: str) -> np.ndarray:
-            want = {d for d in spec.split(",") if d}
-            return np.isin(days, list(want))[:, None]
-
-        return mask(self.params.entries), mask(self.params.exits)  # type: ignore[attr-defined]
-
-
 @pytest.fixture(autouse=True)
 def _register(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(STRATEGIES, "on_dates", OnDates)
+    register_on_dates(monkeypatch)
 
 
 def _req(start: str, end: str, **kw: Any) -> BacktestRequest:
