@@ -23,13 +23,15 @@ UNLABELLED = "unlabelled"
 
 
 def metrics_by_regime(equity: np.ndarray, labels: list[str | None], *, timeframe: str, calendar: str,
-                      position: np.ndarray | None = None, benchmark: np.ndarray | None = None) -> dict[str, Any]:
+                      position: np.ndarray | None = None,
+                      benchmark_returns: np.ndarray | None = None) -> dict[str, Any]:
     """Per regime: ``bars``, ``share`` of the run's return bars, ``total_return`` (compounded over
     the regime's bars), ``annualised_return`` (mean bar return x bars per year), ``volatility``,
     ``sharpe`` (None when flat), ``exposure`` (share of its bars holding a position) and
     ``benchmark_return`` (the benchmark compounded over the same bars).
 
-    ``equity``/``position``/``benchmark prices``: (T,); ``labels``: (T,) regime per bar.
+    ``equity``/``position``: (T,); ``labels``: (T,) regime per bar; ``benchmark_returns``: (T-1,)
+    the same bar returns ``compute_metrics`` compares against (one symbol, or the basket).
     """
     e = np.asarray(equity, dtype=np.float64)
     if e.shape[0] != len(labels):
@@ -39,7 +41,9 @@ def metrics_by_regime(equity: np.ndarray, labels: list[str | None], *, timeframe
     r = simple_returns(e)  # r[i] is earned during bar i + 1
     lab = np.array([UNLABELLED if x is None else str(x) for x in labels[1:]], dtype=object)
     held = None if position is None else (np.asarray(position, dtype=np.float64)[1:] != 0)
-    bench = None if benchmark is None else simple_returns(np.asarray(benchmark, dtype=np.float64))
+    bench = None if benchmark_returns is None else np.asarray(benchmark_returns, dtype=np.float64)
+    if bench is not None and bench.shape != r.shape:
+        raise ValueError(f"{bench.shape[0]} benchmark returns for {r.shape[0]} bar returns")
     ppy = periods_per_year(timeframe, calendar)
     out: dict[str, Any] = {}
     for name in sorted(set(lab.tolist())):

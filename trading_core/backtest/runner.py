@@ -243,7 +243,7 @@ def run_backtest(
         label = ",".join(bars.symbols) if multi else bars.symbols[int(symbol_of[p])]
         sliced = {} if labels is None else metrics_by_regime(
             equity[:, p], labels, timeframe=request.timeframe, calendar=calendar, position=position[:, p],
-            benchmark=bars.close[:, 0])
+            benchmark_returns=bench)
         portfolios.append(PortfolioResult(p, label, params, metrics, trades, sliced))
 
     result = BacktestResult(
@@ -283,10 +283,8 @@ def _regime_labels(request: BacktestRequest, warehouse: Any,
     if frame.height == 0:
         return None, {**info, "note": f"no regime labels for {symbol} ({request.venue}, {request.timeframe}); "
                                       "materialise the feature assets (Dagster) to slice metrics by regime"}
-    ts = frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64)
     names = frame["regime"].to_list()
-    pos = np.searchsorted(ts, bars.ts)
-    hit = (pos < ts.shape[0]) & (ts[np.minimum(pos, ts.shape[0] - 1)] == bars.ts)
+    pos, hit = _rows_at(frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64), bars.ts)
     labels: list[str | None] = [names[int(i)] if h else None for i, h in zip(pos, hit, strict=True)]
     return labels, {**info, "available": True, "labelled_bars": int(hit.sum()),
                     "regime_versions": sorted(frame["regime_version"].unique().to_list())}
@@ -372,10 +370,18 @@ def _vol_percentile_with_history(request: BacktestRequest, warehouse: Any, bars:
             continue
         h = Bars.from_frame(hist, sym)
         pct = vol_percentile(h.close)[:, 0]
-        pos = np.searchsorted(h.ts, bars.ts)
-        ok = (pos < h.ts.shape[0]) & (h.ts[np.minimum(pos, h.ts.shape[0] - 1)] == bars.ts)
+        pos, ok = _rows_at(h.ts, bars.ts)
         out[ok, s] = pct[pos[ok]]
     return out
+
+
+def _rows_at(src_ts: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``ts``: its row in the sorted ``src_ts`` and whether that row has exactly it."""
+    pos = np.searchsorted(src_ts, ts)
+    if src_ts.shape[0] == 0:
+        return pos, np.zeros(ts.shape[0], np.bool_)
+    hit = (pos < src_ts.shape[0]) & (src_ts[np.minimum(pos, src_ts.shape[0] - 1)] == ts)
+    return pos, hit
 
 
 def _stepped_fields(request: BacktestRequest, st: SteppedResult, bars: Bars, symbol_of: np.ndarray,

@@ -90,7 +90,7 @@ def _fill(fills, p, s, t, ts, side, ref, c, q, oid, fee, slip, size_mode, size, 
 from typing import Any, ClassVar  # noqa: E402
 
 from trading_core.strategies import STRATEGIES  # noqa: E402
-from trading_core.strategies.base import StrategyParams, as_bars  # noqa: E402
+from trading_core.strategies.base import SingleVariantStrategy, StrategyParams, as_bars  # noqa: E402
 
 
 class _OnDatesParams(StrategyParams):
@@ -98,17 +98,11 @@ class _OnDatesParams(StrategyParams):
     exits: str = ""
 
 
-class OnDates:
+class OnDates(SingleVariantStrategy[_OnDatesParams]):
     """A hand-made strategy: signals exactly on the named days, so a test knows every decision."""
 
     name: ClassVar[str] = "on_dates"
     Params: ClassVar[type[StrategyParams]] = _OnDatesParams
-
-    def __init__(self, params: _OnDatesParams) -> None:
-        self.params = params
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [{}]
 
     def warmup_bars(self) -> int:
         return 0
@@ -121,7 +115,7 @@ class OnDates:
             want = {d for d in spec.split(",") if d}
             return np.isin(days, list(want))[:, None]
 
-        return mask(self.params.entries), mask(self.params.exits)  # type: ignore[attr-defined]
+        return mask(self.params.entries), mask(self.params.exits)
 
 
 def register_on_dates(monkeypatch: Any) -> None:

@@ -63,3 +63,11 @@ def test_unlabelled_bars_are_counted_apart() -> None:
     assert out[UNLABELLED]["bars"] == 1 and out[UNLABELLED]["total_return"] == pytest.approx(0.1)
     assert out["ranging"]["bars"] == 2 and out["ranging"]["total_return"] == pytest.approx(-0.1)
     assert out["ranging"]["exposure"] is None
+
+
+def test_mismatched_inputs_are_refused_with_their_lengths() -> None:
+    eq = np.array([100.0, 101.0, 102.0])
+    with pytest.raises(ValueError, match="3 equity values but 2 labels"):
+        metrics_by_regime(eq, ["ranging", "ranging"], timeframe="1d", calendar="equity")
+    with pytest.raises(ValueError, match="1 benchmark returns for 2 bar returns"):
+        metrics_by_regime(eq, ["ranging"] * 3, timeframe="1d", calendar="equity", benchmark_returns=np.zeros(1))

@@ -9,25 +9,19 @@ import polars as pl
 import pytest
 
 from trading_core.strategies import STRATEGIES, Bars, get_strategy
-from trading_core.strategies.base import StrategyParams, as_bars
+from trading_core.strategies.base import SingleVariantStrategy, StrategyParams, as_bars
 
 
 class _OracleParams(StrategyParams):
     good: bool = True
 
 
-class Oracle:
+class Oracle(SingleVariantStrategy[_OracleParams]):
     """Test member: long exactly over the bars that rise (good) or fall (bad) next -- a cheat on
     purpose, so one member's hypothetical returns are clearly better than the other's."""
 
     name: ClassVar[str] = "oracle"
     Params: ClassVar[type[StrategyParams]] = _OracleParams
-
-    def __init__(self, params: _OracleParams) -> None:
-        self.params = params
-
-    def variants(self) -> list[dict[str, Any]]:
-        return [{}]
 
     def warmup_bars(self) -> int:
         return 0
@@ -36,7 +30,7 @@ class Oracle:
         b = as_bars(bars)
         up = np.zeros(b.close.shape, bool)
         up[:-1] = b.close[1:] > b.close[:-1]
-        want = up if self.params.good else ~up  # type: ignore[attr-defined]
+        want = up if self.params.good else ~up
         return want, ~want
 
 
