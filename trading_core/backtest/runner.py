@@ -24,10 +24,8 @@ from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_retu
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
 from ..strategies.filters import decision_rows, filter_counts
-from ..timeframes import timeframe_ms
 from .request import BacktestRequest, parse_slippage
-from .risk_wiring import check_entries
-from .stepped import Allocation, Protection, SteppedResult, SteppedTrader
+from .stepped import Protection, SteppedResult, run_stepped
 from .trades import BUY, Trade, round_trips
 
 __all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
@@ -212,8 +210,8 @@ def run_backtest(
         stepped = None
         equity_raw, cash_raw, position_raw, fills_raw = sim.equity, sim.cash, sim.position, sim.fills
     else:
-        stepped = _run_stepped(request, warehouse, frames, bars, entries, exits, symbol_of, account_of, model,
-                               protection, rid)
+        stepped = run_stepped(request, warehouse, bars, entries, exits, symbol_of, account_of, model,
+                              protection, rid)
         equity_raw, cash_raw, position_raw, fills_raw = (stepped.equity, stepped.cash, stepped.position,
                                                          stepped.fills)
     calendar = request.resolved_calendar()
@@ -325,54 +323,8 @@ def _protection(request: BacktestRequest, strategy: Any) -> Protection:
     stop of the risk config. Both are engine orders, so they fill intrabar at their level."""
     stops = getattr(strategy, "stops", None) or {}
     trailing = request.risk.trailing_stop if request.risk is not None else None
-    return Protection(stops.get("stop_loss_pct"), stops.get("take_profit_pct"), trailing)
-
-
-def _run_stepped(request: BacktestRequest, warehouse: Any, frames: list[pl.DataFrame], bars: Bars,
-                 entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray, account_of: np.ndarray,
-                 model: Any, protection: Protection, run_id: str) -> SteppedResult:
-    """Risk pre-check over the whole run (market data only), then the bar-by-bar loop."""
-    bar_ms = timeframe_ms(request.timeframe)
-    close_ts = bars.ts.astype(np.int64) + bar_ms
-    precheck = None
-    if request.risk is not None:
-        precheck = check_entries(request.risk, warehouse, frames, bars, close_ts, request)
-    allocation = Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
-                            risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
-                            rebalance_bars=request.rebalance_bars)
-    trader = SteppedTrader(
-        bars=bars, symbol_of=symbol_of, model=model, cash=request.cash, seed=request.seed,
-        size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
-        calendar=request.resolved_calendar(), bar_ms=bar_ms, filters=request.filters, risk=request.risk,
-        precheck=precheck, protection=protection, run_id=run_id, device=request.device,
-        vol_pct=_vol_percentile_with_history(request, warehouse, bars), account_of=account_of,
-        allocation=allocation)
-    return trader.run(entries, exits)
-
-
-def _vol_percentile_with_history(request: BacktestRequest, warehouse: Any, bars: Bars) -> np.ndarray | None:
-    """The market breaker's volatility percentile, ranked over the bars *before* the run too, so
-    a run starting in a crisis is judged against the calm that preceded it (no look-ahead: each
-    value uses bars up to its own)."""
-    from datetime import timedelta
-
-    from .stepped import VOL_RANK_WINDOW, VOL_WINDOW, vol_percentile
-
-    if request.risk is None or not request.risk.breakers.enabled:
-        return None
-    need = VOL_WINDOW + VOL_RANK_WINDOW + 1
-    span = timedelta(milliseconds=timeframe_ms(request.timeframe) * need)
-    lead = span * 1.6 if request.resolved_calendar() == "equity" else span  # weekends and holidays
-    out = np.full((bars.n_bars, bars.n_symbols), np.nan)
-    for s, sym in enumerate(bars.symbols):
-        hist = warehouse.read_bars(request.venue, sym, request.timeframe, request.start - lead, request.end)
-        if hist.height == 0:
-            continue
-        h = Bars.from_frame(hist, sym)
-        pct = vol_percentile(h.close)[:, 0]
-        pos, ok = _rows_at(h.ts, bars.ts)
-        out[ok, s] = pct[pos[ok]]
-    return out
+    return Protection(stop_loss_pct=stops.get("stop_loss_pct"), take_profit_pct=stops.get("take_profit_pct"),
+                      trailing=trailing)
 
 
 def _rows_at(src_ts: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -175,6 +175,24 @@ class CircuitBreakers:
                 worst = max(worst, st.state)
         return worst
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every breaker's state as plain values (a checkpoint); ``load_state_dict`` restores it."""
+        def iso(t: datetime | None) -> str | None:
+            return None if t is None else t.isoformat()
+
+        return {"states": [[s.level, s.scope, s.state, s.reason, iso(s.since), iso(s.cooldown_until), s.latched,
+                            dict(s.memo), iso(s.updated_at)] for s in self.states()]}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        def dt(v: str | None) -> datetime | None:
+            return None if v is None else datetime.fromisoformat(v)
+
+        self._states = {}
+        for lv, scope, state, reason, since, until, latched, memo, upd in d["states"]:
+            self._states[(lv, scope)] = BreakerState(lv, scope, int(state), reason, dt(since), dt(until),
+                                                     bool(latched), {k: float(v) for k, v in memo.items()}, dt(upd))
+        self._events = []
+
     # ---- metric updates, one per level -----------------------------------------------------
     def update_strategy(self, scope: str, ts: datetime, *, equity: float, losing_streak: int) -> int:
         """Strategy breaker: drawdown of its equity from its peak, and consecutive losing trades."""

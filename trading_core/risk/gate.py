@@ -1,18 +1,21 @@
 """The risk gate: strategies -> gate -> engine, with every decision kept for the audit table.
 
-``RiskGate.review`` is the paper-trading path (a few orders per bar, names not indices): it reads
-the breaker state, applies correlation-aware resizing, runs the same order checks as a backtest
-(``verify_orders``) and returns one ``RiskDecision`` per order; only decisions with
-``approved_qty > 0`` go on to the engine. ``decision_frame`` builds audit rows for a whole
-backtest batch (``verify_order_records`` output) without a Python loop over orders.
-``flush`` writes the pending decisions and breaker changes to the warehouse.
+``RiskGate`` is the one risk path. The Trader (``trading_core.trading``) calls its per-bar,
+array methods for every account at once: ``entry_reasons`` (order checks of a would-be entry of
+each symbol), ``market_pause`` (the VIX filter), ``scale_for_correlation`` (correlation-aware
+sizing) and ``update_breakers`` (the four breaker levels fed the book at a close, and which
+accounts the kill switch must flatten). ``review`` is the same checks for a few named orders
+(an operator's or an external caller's order) and returns one ``RiskDecision`` per order.
+``decision_frame`` builds audit rows for a batch of engine order records without a Python loop
+over orders; ``flush`` writes pending decisions and breaker changes to the warehouse.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -83,7 +86,7 @@ class RiskGate:
     """Stateful front of the engine for one trading context (a paper session, a backtest run)."""
 
     def __init__(self, config: RiskConfig, symbols: Sequence[str], *, run_id: str, context: str = "paper",
-                 breakers: CircuitBreakers | None = None) -> None:
+                 breakers: CircuitBreakers | None = None, strategy: str = "default", n_accounts: int = 1) -> None:
         if len(set(symbols)) != len(symbols):
             raise InvalidInput("symbols are listed twice")
         self.config = config
@@ -91,8 +94,118 @@ class RiskGate:
         self._index = {s: i for i, s in enumerate(self.symbols)}
         self.run_id = run_id
         self.context = context
+        self.strategy = strategy
         self.breakers = breakers or CircuitBreakers(config.breakers)
         self._pending: list[dict[str, Any]] = []
+        self._idx = np.arange(len(self.symbols), dtype=np.int64)
+        self._buy = np.zeros(len(self.symbols), dtype=np.int64)
+        # per-bar breaker feed: the last inputs per account (an unchanged active account is skipped)
+        self._feed: dict[str, Any] = {"acct": [None] * n_accounts, "system": None, "market": None,
+                                      "state": np.zeros(n_accounts, np.int64)}
+
+    # ---- the Trader's per-bar path ------------------------------------------------------------
+    def entry_reasons(self, *, price: np.ndarray, last_price: np.ndarray, adv: np.ndarray, qty: np.ndarray,
+                      paused: bool, first_bar: bool = False) -> np.ndarray:
+        """Reason code (0 = passes) of a buy entry of each symbol at ``price`` (this close), judged
+        against ``last_price`` (the previous close) and ``adv`` (both (S,)). On the first bar
+        nothing is known to judge price or size against: only the market filter applies."""
+        if first_bar:
+            code = RiskReason.MARKET_FILTER if paused else RiskReason.NONE
+            return np.full(len(self.symbols), code, dtype=np.int64)
+        return verify_orders(self._idx, self._buy, qty, price, last_price=last_price, adv=adv,
+                             limits=self.config.orders, entries_paused=paused).reason.astype(np.int64)
+
+    def market_pause(self, decision_ms: int, vix_close: float, vix_known_at: int | None) -> tuple[bool, str | None]:
+        """The VIX filter at one decision instant (``market_filter.market_filter_frame``'s rule):
+        (entries paused, reason: vix_above_threshold | vix_missing | vix_stale | None)."""
+        mf = self.config.market_filter
+        if not mf.enabled:
+            return False, None
+        if vix_known_at is None or not math.isfinite(vix_close):
+            reason = "vix_missing"
+        elif decision_ms - vix_known_at > mf.max_vix_age_days * 86_400_000:
+            reason = "vix_stale"
+        elif vix_close > mf.vix_threshold:
+            reason = "vix_above_threshold"
+        else:
+            return False, None
+        return reason == "vix_above_threshold" or mf.on_missing_vix == "pause", reason
+
+    def vix_reading(self, decision_ms: int, vix_close: float, vix_known_at: int | None) -> float | None:
+        """The VIX the market breaker judges: the close known then, None if missing or stale."""
+        if vix_known_at is None or not math.isfinite(vix_close):
+            return None
+        if decision_ms - vix_known_at > self.config.market_filter.max_vix_age_days * 86_400_000:
+            return None
+        return float(vix_close)
+
+    def scale_for_correlation(self, side: int, correlations: np.ndarray, exposures: np.ndarray) -> float:
+        """How much of a new position's size survives its correlation with what is held."""
+        ok = np.isfinite(correlations)
+        return float(correlation_scale(side, correlations[ok], exposures[ok],
+                                       floor=self.config.sizing.correlation_floor))
+
+    def update_breakers(self, when_ms: int, *, equity: np.ndarray, losing_streak: np.ndarray, gross: np.ndarray,
+                        largest: np.ndarray, requests: int, errors: int, data_age_bars: float,
+                        vix: float | None, vol_percentile: float | None) -> tuple[np.ndarray, list[Any], list[int]]:
+        """Feed every breaker the book at one close; (state per account, transitions, accounts the
+        kill switch must flatten).
+
+        An update whose inputs equal the previous ones while the account is active is skipped: the
+        rules are functions of those inputs (and, only when not active, of time), and a flat book's
+        day roll is unchanged because the day opens with the last equity seen -- the same value.
+        """
+        br = self.breakers
+        feed = self._feed
+        n = int(equity.shape[0])
+        state = np.zeros(n, np.int64)
+        if not br.config.enabled:
+            return state, [], []
+        when: datetime | None = None
+        last, prev_state = feed["acct"], feed["state"]
+        for a in range(n):
+            key = (float(equity[a]), int(losing_streak[a]), float(gross[a]), float(largest[a]))
+            if key == last[a] and prev_state[a] == TradingState.ACTIVE:
+                continue
+            last[a] = key
+            when = when or _dt(when_ms)
+            br.update_strategy(f"{self.strategy}#{a}", when, equity=key[0], losing_streak=key[1])
+            br.update_portfolio(str(a), when, equity=key[0], gross_exposure=key[2], largest_position=key[3])
+        sys_in = (requests, errors, float(data_age_bars))
+        if sys_in != feed["system"] or br.get("system", "system").state != TradingState.ACTIVE:
+            feed["system"] = sys_in
+            when = when or _dt(when_ms)
+            br.update_system(when, requests=requests, errors=errors, data_age_bars=float(data_age_bars))
+        if (vix, vol_percentile) != feed["market"] or br.get("market", "market").state != TradingState.ACTIVE:
+            feed["market"] = (vix, vol_percentile)
+            br.update_market(when or _dt(when_ms), vix=vix, vol_percentile=vol_percentile)
+        for a in range(n):
+            state[a] = br.state_for(strategy=f"{self.strategy}#{a}", portfolio=str(a))
+        feed["state"] = state
+        events = br.drain_events()
+        halting: list[int] = []
+        if br.config.flatten_on_loss_halt:
+            for ev in events:
+                if ev.to_state == "halted" and ev.event == "trip_halt" and ev.level in ("strategy", "portfolio"):
+                    halting.append(int(ev.scope.rsplit("#", 1)[-1]) if ev.level == "strategy" else int(ev.scope))
+        return state, events, sorted(set(halting))
+
+    def state(self) -> dict[str, Any]:
+        """The gate's carried state (breakers and the feed's last inputs) for a checkpoint."""
+        f = self._feed
+        return {"breakers": self.breakers.state_dict(),
+                "acct": [None if k is None else list(k) for k in f["acct"]],
+                "system": None if f["system"] is None else list(f["system"]),
+                "market": None if f["market"] is None else list(f["market"]), "state": f["state"].copy()}
+
+    def load_state(self, s: dict[str, Any]) -> None:
+        self.breakers.load_state_dict(s["breakers"])
+        self._feed = {"acct": [None if k is None else (float(k[0]), int(k[1]), float(k[2]), float(k[3]))
+                               for k in s["acct"]],
+                      "system": None if s["system"] is None else (int(s["system"][0]), int(s["system"][1]),
+                                                                  float(s["system"][2])),
+                      "market": None if s["market"] is None else tuple(s["market"]),
+                      "state": np.array(s["state"], np.int64)}
 
     def review(self, ts: datetime, orders: Sequence[OrderRequest], *, last_price: Mapping[str, float],
                adv: Mapping[str, float], positions: Mapping[str, float] | None = None,
@@ -159,6 +272,10 @@ class RiskGate:
         events = [asdict(e) for e in self.breakers.drain_events()]
         save_breakers(con, [s.to_row() for s in self.breakers.states()], events)
         return written
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
 
 
 def decision_frame(*, run_id: str, context: str, ts: Sequence[datetime] | pl.Series, orders: np.ndarray,
