@@ -39,6 +39,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+import numba
+import numpy as np
+
 from ..errors import InvalidInput
 from .codes import STATE_CODES, STATE_NAMES, TradingState
 from .config import BreakerConfig
@@ -149,12 +152,23 @@ class CircuitBreakers:
                 raise InvalidInput(f"unknown breaker level {s.level!r}")
             self._states[(s.level, s.scope)] = s
         self._events: list[BreakerTransition] = []
+        self._bank: _AccountBank | None = None
+        self._touched: dict[tuple[str, str], datetime] = {}  # updated_at not yet written into a state
 
     # ---- queries ---------------------------------------------------------------------------
     def get(self, level: str, scope: str) -> BreakerState:
+        if self._bank is not None:
+            self._bank.materialize_one(level, scope)
+        if (level, scope) in self._touched:
+            self._states[(level, scope)] = replace(self._states[(level, scope)],
+                                                   updated_at=self._touched.pop((level, scope)))
         return self._states.get((level, scope)) or BreakerState(level, scope)
 
     def states(self) -> list[BreakerState]:
+        if self._bank is not None:
+            self._bank.materialize()
+        for key in list(self._touched):
+            self.get(*key)
         return [self._states[k] for k in sorted(self._states)]
 
     def drain_events(self) -> list[BreakerTransition]:
@@ -192,6 +206,8 @@ class CircuitBreakers:
             self._states[(lv, scope)] = BreakerState(lv, scope, int(state), reason, dt(since), dt(until),
                                                      bool(latched), {k: float(v) for k, v in memo.items()}, dt(upd))
         self._events = []
+        self._bank = None
+        self._touched = {}
 
     # ---- metric updates, one per level -----------------------------------------------------
     def update_strategy(self, scope: str, ts: datetime, *, equity: float, losing_streak: int) -> int:
@@ -253,8 +269,7 @@ class CircuitBreakers:
         metrics = {"requests": requests, "errors": errors, "error_rate": rate, "data_age_bars": data_age_bars}
         trips = [(H, "system_error_rate", requests >= c.min_requests and rate > c.max_error_rate),
                  (H, "system_data_stale", not (data_age_bars <= c.max_data_age_bars))]
-        return self._apply("system", scope, _utc(ts), trips, metrics, dict(self.get("system", scope).memo),
-                           c.cooldown_s, None)
+        return self._apply_or_touch("system", scope, _utc(ts), trips, metrics, c.cooldown_s)
 
     def update_market(self, ts: datetime, *, vix: float | None = None, vol_percentile: float | None = None,
                       scope: str = "market") -> int:
@@ -267,8 +282,7 @@ class CircuitBreakers:
         trips = [(H, "market_vix", v is not None and c.vix_halt is not None and v > c.vix_halt),
                  (R, "market_vix", v is not None and v > c.vix_reduce),
                  (R, "market_vol_percentile", p is not None and p > c.vol_percentile_reduce)]
-        return self._apply("market", scope, _utc(ts), trips, metrics, dict(self.get("market", scope).memo),
-                           c.cooldown_s, None)
+        return self._apply_or_touch("market", scope, _utc(ts), trips, metrics, c.cooldown_s)
 
     def reset(self, level: str, scope: str, ts: datetime, *, actor: str, note: str = "") -> int:
         """Manual reset to active (clears a latch). Re-bases peaks so the old drawdown is not
@@ -286,6 +300,21 @@ class CircuitBreakers:
                   BreakerTransition(t, level, scope, st.state_name, STATE_NAMES[new], "reset", "manual_reset",
                                     {"note": note}, actor))
         return new
+
+    def _apply_or_touch(self, level: str, scope: str, t: datetime, trips: list[tuple[int, str, bool]],
+                        metrics: dict[str, Any], cooldown_s: float) -> int:
+        """``_apply`` for a level without memo: an active breaker that trips nothing only moves its
+        ``updated_at``, which is recorded without rebuilding the state (applied when read)."""
+        st = self._states.get((level, scope))
+        if st is not None and st.state == A and not any(fired for _, _, fired in trips):
+            self._touched[(level, scope)] = t
+            return A
+        return self._apply(level, scope, t, trips, metrics, dict(self.get(level, scope).memo), cooldown_s, None)
+
+    def state_of(self, level: str, scope: str) -> int:
+        """The state of one breaker (active if it never ran), without materialising it."""
+        st = self._states.get((level, scope))
+        return A if st is None else st.state
 
     # ---- the one place states change ---------------------------------------------------------
     def _apply(self, level: str, scope: str, t: datetime, trips: list[tuple[int, str, bool]],
@@ -329,5 +358,219 @@ class CircuitBreakers:
 
     def _set(self, st: BreakerState, event: BreakerTransition | None) -> None:
         self._states[(st.level, st.scope)] = st
+        if self._bank is not None:
+            self._bank.absorb(st)
         if event is not None:
             self._events.append(event)
+
+    # ---- many accounts at once ------------------------------------------------------------------
+    def update_accounts(self, strategy_scopes: list[str], portfolio_scopes: list[str], ts_ms: int, *,
+                        equity: np.ndarray, losing_streak: np.ndarray, gross_exposure: np.ndarray,
+                        largest_position: np.ndarray) -> np.ndarray:
+        """``update_strategy`` + ``update_portfolio`` for every account ``a`` (scopes
+        ``strategy_scopes[a]``/``portfolio_scopes[a]``) at one instant, with the same rules and
+        arithmetic, vectorised: an account whose breakers are active and whose metrics trip
+        nothing only moves its peaks and day-start equity (kept in arrays, written back to its
+        ``BreakerState`` when someone reads it); the others take the scalar path. Returns each
+        account's state at these two levels."""
+        bank = self._bank
+        if bank is None or bank.scopes != (tuple(strategy_scopes), tuple(portfolio_scopes)):
+            if bank is not None:
+                bank.materialize()
+            bank = self._bank = _AccountBank(self, list(strategy_scopes), list(portfolio_scopes))
+        return bank.update(int(ts_ms), _f64(equity), _f64(losing_streak), _f64(gross_exposure),
+                           _f64(largest_position))
+
+
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+_S_RULES = ("strategy_drawdown", "strategy_losing_streak")
+_P_RULES = ("portfolio_max_drawdown", "portfolio_daily_loss", "portfolio_gross_exposure", "portfolio_concentration")
+
+
+@numba.njit(cache=True)
+def _bank_step_nb(ts: float, day: float, eq: np.ndarray, streak: np.ndarray, gx: np.ndarray, lg: np.ndarray,
+                  s_f: np.ndarray, s_i: np.ndarray, p_f: np.ndarray, p_i: np.ndarray, lim: np.ndarray,
+                  slow: np.ndarray, upd: np.ndarray, dirty: np.ndarray) -> int:
+    """One instant of ``_AccountBank.update`` for every selected account, in compiled code.
+
+    Applies ``CircuitBreakers._apply``'s outcome where it changes only numbers (peaks, day start,
+    last equity, a restarted portfolio cooldown): an active account that trips nothing, or a
+    non-active one whose rules fire below its state before its cooldown ends (or keep firing the
+    rule that set it). Everything else -- a trip, a recovery, a rebase -- is marked ``slow`` for
+    the scalar path. s_f: peak, base, last, until | s_i: state, reason | p_f: day, sod, peak,
+    last, until, restart | p_i: state, reason, latched | lim: the config's thresholds. Returns
+    the number of slow accounts.
+    """
+    n_slow = 0
+    for a in range(eq.shape[0]):
+        slow[a] = False
+        e = eq[a]
+        # strategy level (update_strategy)
+        pk = s_f[a, 0]
+        if np.isnan(pk):
+            pk = e
+        if e > pk:
+            pk = e
+        base = s_f[a, 1]
+        if streak[a] < base:
+            base = 0.0
+        dd = 0.0 if pk <= 0 else 1.0 - e / pk
+        cnt = streak[a] - base
+        sev, rule = 0, -1
+        if dd >= lim[1]:
+            sev, rule = 2, 0
+        elif cnt >= lim[3]:
+            sev, rule = 2, 1
+        elif dd >= lim[0]:
+            sev, rule = 1, 0
+        elif cnt >= lim[2]:
+            sev, rule = 1, 1
+        st = s_i[a, 0]
+        s_ok = sev == 0 if st == 0 else ts < s_f[a, 3] and (sev < st or (sev == st and rule == s_i[a, 1]))
+        if not s_ok:
+            slow[a] = True
+            n_slow += 1
+            continue
+        # portfolio level (update_portfolio)
+        new_day = p_f[a, 0] != day
+        sod = p_f[a, 1]
+        if new_day:
+            sod = e if np.isnan(p_f[a, 3]) else p_f[a, 3]
+        ppk = p_f[a, 2]
+        if np.isnan(ppk):
+            ppk = e
+        if e > ppk:
+            ppk = e
+        loss = 0.0 if sod <= 0 else max(0.0, 1.0 - e / sod)
+        pdd = 0.0 if ppk <= 0 else 1.0 - e / ppk
+        gross = np.inf if e <= 0 else abs(gx[a]) / e
+        conc = np.inf if e <= 0 else abs(lg[a]) / e
+        psev, prule = 0, -1
+        if pdd >= lim[4]:
+            psev, prule = 2, 0
+        elif loss >= lim[6]:
+            psev, prule = 2, 1
+        elif loss >= lim[5]:
+            psev, prule = 1, 1
+        elif gross > lim[7] + 1e-9:
+            psev, prule = 1, 2
+        elif conc > lim[8] + 1e-9:
+            psev, prule = 1, 3
+        pst = p_i[a, 0]
+        restart = False
+        if pst == 0:
+            p_ok = psev == 0
+        elif psev == pst:
+            p_ok = prule == p_i[a, 1]
+            restart = True
+        else:
+            p_ok = psev < pst and (ts < p_f[a, 4] or p_i[a, 2] == 1)
+        if not p_ok:
+            slow[a] = True
+            n_slow += 1
+            continue
+        s_f[a, 0], s_f[a, 1], s_f[a, 2] = pk, base, e
+        p_f[a, 0], p_f[a, 1], p_f[a, 2], p_f[a, 3] = day, sod, ppk, e
+        if restart:
+            p_f[a, 4] = ts + lim[9]
+            p_f[a, 5] = ts
+        upd[a] = ts
+        dirty[a] = True
+    return n_slow
+
+
+def _f64(a: Any) -> np.ndarray:
+    if type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _ms(t: datetime | None) -> float:
+    return -math.inf if t is None else t.timestamp() * 1000.0
+
+
+class _AccountBank:
+    """Array mirror of the strategy and portfolio breakers of A accounts (see ``update_accounts``).
+
+    ``dirty[a]``: the arrays are newer than account a's ``BreakerState`` objects. The arrays are
+    a cache: every scalar change (``_set``) is absorbed, every read materialises first.
+    """
+
+    def __init__(self, owner: CircuitBreakers, strategy_scopes: list[str], portfolio_scopes: list[str]) -> None:
+        self.owner = owner
+        self.scopes = (tuple(strategy_scopes), tuple(portfolio_scopes))
+        n = len(strategy_scopes)
+        self.index = {("strategy", sc): a for a, sc in enumerate(strategy_scopes)}
+        self.index.update({("portfolio", sc): a for a, sc in enumerate(portfolio_scopes)})
+        self.s_f = np.tile(np.array([np.nan, 0.0, np.nan, -np.inf]), (n, 1))
+        self.s_i = np.tile(np.array([A, -1], np.int64), (n, 1))
+        self.p_f = np.tile(np.array([np.nan, np.nan, np.nan, np.nan, -np.inf, np.nan]), (n, 1))
+        self.p_i = np.tile(np.array([A, -1, 0], np.int64), (n, 1))
+        self.upd = np.full(n, -1.0)  # ms of the last array-only update
+        self.dirty = np.zeros(n, np.bool_)
+        self.slow = np.zeros(n, np.bool_)
+        c = owner.config
+        cs, cp = c.strategy, c.portfolio
+        self.lim = np.array([cs.drawdown_reduce, cs.drawdown_halt, cs.losing_streak_reduce, cs.losing_streak_halt,
+                             cp.max_drawdown_halt, cp.daily_loss_reduce, cp.daily_loss_halt, cp.max_gross_exposure,
+                             cp.max_concentration, cp.cooldown_s * 1000.0], dtype=np.float64)
+        for st in list(owner._states.values()):
+            self.absorb(st)
+
+    def absorb(self, st: BreakerState) -> None:
+        a = self.index.get((st.level, st.scope))
+        if a is None:
+            return
+        m = st.memo
+        if st.level == "strategy":
+            self.s_f[a] = (m.get("peak_equity", np.nan), m.get("streak_base", 0.0), m.get("last_equity", np.nan),
+                           _ms(st.cooldown_until))
+            self.s_i[a] = (st.state, _S_RULES.index(st.reason) if st.reason in _S_RULES else -1)
+        else:
+            self.p_f[a] = (m.get("day", np.nan), m.get("day_start_equity", np.nan), m.get("peak_equity", np.nan),
+                           m.get("last_equity", np.nan), _ms(st.cooldown_until), np.nan)
+            self.p_i[a] = (st.state, _P_RULES.index(st.reason) if st.reason in _P_RULES else -1, int(st.latched))
+
+    def materialize_one(self, level: str, scope: str) -> None:
+        a = self.index.get((level, scope))
+        if a is not None and self.dirty[a]:
+            self._write(a)
+
+    def materialize(self) -> None:
+        for a in np.flatnonzero(self.dirty).tolist():
+            self._write(a)
+
+    def _write(self, a: int) -> None:
+        """Account a's arrays back into its two ``BreakerState`` objects."""
+        own = self.owner
+        t = datetime.fromtimestamp(self.upd[a] / 1000.0, tz=UTC)
+        s_sc, p_sc = self.scopes[0][a], self.scopes[1][a]
+        s_old = own._states.get(("strategy", s_sc)) or BreakerState("strategy", s_sc)
+        p_old = own._states.get(("portfolio", p_sc)) or BreakerState("portfolio", p_sc)
+        sf, pf = self.s_f[a], self.p_f[a]
+        s_memo = {**s_old.memo, "peak_equity": float(sf[0]), "streak_base": float(sf[1]), "last_equity": float(sf[2])}
+        p_memo = {**p_old.memo, "day": float(pf[0]), "day_start_equity": float(pf[1]), "peak_equity": float(pf[2]),
+                  "last_equity": float(pf[3])}
+        until = p_old.cooldown_until
+        if math.isfinite(pf[5]):  # the firing rule restarted the cooldown at that instant
+            until = datetime.fromtimestamp(pf[5] / 1000.0, tz=UTC) + timedelta(seconds=own.config.portfolio.cooldown_s)
+            pf[5] = np.nan
+        self.dirty[a] = False
+        own._states[("strategy", s_sc)] = replace(s_old, memo=s_memo, updated_at=t)
+        own._states[("portfolio", p_sc)] = replace(p_old, memo=p_memo, updated_at=t, cooldown_until=until)
+
+    def update(self, ts_ms: int, eq: np.ndarray, streak: np.ndarray, gross_x: np.ndarray,
+               largest: np.ndarray) -> np.ndarray:
+        own = self.owner
+        day = float(ts_ms // 86_400_000 + _EPOCH_ORDINAL)
+        n_slow = _bank_step_nb(float(ts_ms), day, eq, streak, gross_x, largest, self.s_f, self.s_i, self.p_f,
+                               self.p_i, self.lim, self.slow, self.upd, self.dirty)
+        if n_slow:
+            when = datetime.fromtimestamp(ts_ms / 1000.0, tz=UTC)
+            for a in np.flatnonzero(self.slow).tolist():
+                if self.dirty[a]:
+                    self._write(a)
+                own.update_strategy(self.scopes[0][a], when, equity=float(eq[a]), losing_streak=int(streak[a]))
+                own.update_portfolio(self.scopes[1][a], when, equity=float(eq[a]),
+                                     gross_exposure=float(gross_x[a]), largest_position=float(largest[a]))
+        return np.maximum(self.s_i[:, 0], self.p_i[:, 0])

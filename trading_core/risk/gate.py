@@ -100,8 +100,10 @@ class RiskGate:
         self._idx = np.arange(len(self.symbols), dtype=np.int64)
         self._buy = np.zeros(len(self.symbols), dtype=np.int64)
         # per-bar breaker feed: the last inputs per account (an unchanged active account is skipped)
-        self._feed: dict[str, Any] = {"acct": [None] * n_accounts, "system": None, "market": None,
-                                      "state": np.zeros(n_accounts, np.int64)}
+        self._feed: dict[str, Any] = {
+            "system": None, "market": None,
+            "state": np.zeros(n_accounts, np.int64),
+            "scopes": ([f"{strategy}#{a}" for a in range(n_accounts)], [str(a) for a in range(n_accounts)])}
 
     # ---- the Trader's per-bar path ------------------------------------------------------------
     def entry_reasons(self, *, price: np.ndarray, last_price: np.ndarray, adv: np.ndarray, qty: np.ndarray,
@@ -151,36 +153,27 @@ class RiskGate:
         """Feed every breaker the book at one close; (state per account, transitions, accounts the
         kill switch must flatten).
 
-        An update whose inputs equal the previous ones while the account is active is skipped: the
-        rules are functions of those inputs (and, only when not active, of time), and a flat book's
-        day roll is unchanged because the day opens with the last equity seen -- the same value.
+        Every account is judged at every close (``CircuitBreakers.update_accounts``, vectorised);
+        the system and market breakers only when their inputs changed or they are not active (their
+        rules are functions of those inputs and, only when not active, of time).
         """
         br = self.breakers
         feed = self._feed
         n = int(equity.shape[0])
-        state = np.zeros(n, np.int64)
         if not br.config.enabled:
-            return state, [], []
+            return np.zeros(n, np.int64), [], []
+        acct = br.update_accounts(feed["scopes"][0], feed["scopes"][1], when_ms, equity=equity,
+                                  losing_streak=losing_streak, gross_exposure=gross, largest_position=largest)
         when: datetime | None = None
-        last, prev_state = feed["acct"], feed["state"]
-        for a in range(n):
-            key = (float(equity[a]), int(losing_streak[a]), float(gross[a]), float(largest[a]))
-            if key == last[a] and prev_state[a] == TradingState.ACTIVE:
-                continue
-            last[a] = key
-            when = when or _dt(when_ms)
-            br.update_strategy(f"{self.strategy}#{a}", when, equity=key[0], losing_streak=key[1])
-            br.update_portfolio(str(a), when, equity=key[0], gross_exposure=key[2], largest_position=key[3])
         sys_in = (requests, errors, float(data_age_bars))
-        if sys_in != feed["system"] or br.get("system", "system").state != TradingState.ACTIVE:
+        if sys_in != feed["system"] or br.state_of("system", "system") != TradingState.ACTIVE:
             feed["system"] = sys_in
-            when = when or _dt(when_ms)
+            when = _dt(when_ms)
             br.update_system(when, requests=requests, errors=errors, data_age_bars=float(data_age_bars))
-        if (vix, vol_percentile) != feed["market"] or br.get("market", "market").state != TradingState.ACTIVE:
+        if (vix, vol_percentile) != feed["market"] or br.state_of("market", "market") != TradingState.ACTIVE:
             feed["market"] = (vix, vol_percentile)
             br.update_market(when or _dt(when_ms), vix=vix, vol_percentile=vol_percentile)
-        for a in range(n):
-            state[a] = br.state_for(strategy=f"{self.strategy}#{a}", portfolio=str(a))
+        state = np.maximum(acct, max(br.state_of("system", "system"), br.state_of("market", "market")))
         feed["state"] = state
         events = br.drain_events()
         halting: list[int] = []
@@ -194,14 +187,12 @@ class RiskGate:
         """The gate's carried state (breakers and the feed's last inputs) for a checkpoint."""
         f = self._feed
         return {"breakers": self.breakers.state_dict(),
-                "acct": [None if k is None else list(k) for k in f["acct"]],
                 "system": None if f["system"] is None else list(f["system"]),
                 "market": None if f["market"] is None else list(f["market"]), "state": f["state"].copy()}
 
     def load_state(self, s: dict[str, Any]) -> None:
         self.breakers.load_state_dict(s["breakers"])
-        self._feed = {"acct": [None if k is None else (float(k[0]), int(k[1]), float(k[2]), float(k[3]))
-                               for k in s["acct"]],
+        self._feed = {**self._feed,
                       "system": None if s["system"] is None else (int(s["system"][0]), int(s["system"][1]),
                                                                   float(s["system"][2])),
                       "market": None if s["market"] is None else tuple(s["market"]),

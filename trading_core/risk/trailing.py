@@ -23,32 +23,29 @@ import numpy as np
 import polars as pl
 
 from ..errors import InvalidInput
+from ..features.indicators import atr as _atr
 from .config import TrailingStopConfig
 
-__all__ = ["wilder_atr", "trailing_stop_levels", "trailing_stops"]
+__all__ = ["wilder_atr", "trail_level", "trailing_stop_levels", "trailing_stops"]
+
+
+def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """Wilder's average true range; NaN for the first ``period - 1`` bars.
+
+    The one ATR of the library, ``trading_core.features.indicators.atr`` (kept under this name for
+    the callers that import it from here).
+    """
+    return _atr(high, low, close, period)
 
 
 @numba.njit(cache=True)
-def wilder_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    """Wilder's average true range; NaN for the first ``period - 1`` bars."""
-    n = close.shape[0]
-    out = np.full(n, np.nan)
-    if n < period:
-        return out
-    tr = np.empty(n)
-    tr[0] = high[0] - low[0]
-    for i in range(1, n):
-        pc = close[i - 1]
-        tr[i] = max(high[i] - low[i], abs(high[i] - pc), abs(low[i] - pc))
-    atr = 0.0
-    for i in range(period):
-        atr += tr[i]
-    atr /= period
-    out[period - 1] = atr
-    for i in range(period, n):
-        atr = (atr * (period - 1) + tr[i]) / period
-        out[i] = atr
-    return out
+def trail_level(extreme: float, atr: float, is_long: bool, use_atr: bool, mult: float, pct: float) -> float:
+    """The stop candidate for the favourable extreme since entry (NaN while the ATR is unknown)."""
+    if use_atr:
+        if np.isnan(atr):
+            return np.nan
+        return extreme - mult * atr if is_long else extreme + mult * atr
+    return extreme * (1.0 - pct) if is_long else extreme * (1.0 + pct)
 
 
 @numba.njit(cache=True)
@@ -67,12 +64,9 @@ def _trail_nb(high: np.ndarray, low: np.ndarray, atr: np.ndarray, entries: np.nd
         if not in_pos:
             continue
         extreme = max(extreme, high[i]) if is_long else min(extreme, low[i])
-        if use_atr:
-            if np.isnan(atr[i]):
-                continue
-            cand = extreme - mult * atr[i] if is_long else extreme + mult * atr[i]
-        else:
-            cand = extreme * (1.0 - pct) if is_long else extreme * (1.0 + pct)
+        cand = trail_level(extreme, atr[i], is_long, use_atr, mult, pct)
+        if np.isnan(cand):
+            continue
         if not np.isnan(stop):  # ratchet: never loosen
             cand = max(stop, cand) if is_long else min(stop, cand)
         stop = cand

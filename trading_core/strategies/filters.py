@@ -265,9 +265,11 @@ class SignalFilter:
 
         The per-bar path of a stepped backtest and a paper session: the inputs go into buffers
         kept between calls, so a bar costs one compiled call and no array set-up."""
-        if not self._row:
+        if self.config.smooth_window == 1 and not np.any(entries) and not np.any(exits):
+            return self._quiet(ts)
+        if "e" not in self._row:
             P = self.n_portfolios
-            self._row = {k: np.zeros((1, P), np.bool_) for k in ("e", "x", "b", "bx")}
+            self._row.update({k: np.zeros((1, P), np.bool_) for k in ("e", "x", "b", "bx")})
             self._row.update(t=np.zeros(1, np.int64), d=np.zeros(1, np.int64))
         r = self._row
         r["e"][0] = entries
@@ -277,6 +279,22 @@ class SignalFilter:
         r["t"][0] = ts
         r["d"][0] = ts if decision_ts is None else decision_ts
         return self._run(r["e"], r["x"], r["t"], r["d"], r["b"], r["bx"])
+
+    def _quiet(self, ts: int) -> FilteredSignals:
+        """A bar without raw signals and without smoothing: what ``_filter_nb`` does then (no
+        decision, confirmation runs restart, open positions age one bar), without the call."""
+        s = self._state
+        s["ring_e"][:, 0] = 0
+        s["ring_x"][:, 0] = 0
+        s["run_e"][:] = 0
+        s["run_x"][:] = 0
+        s["held"] += s["pos"] != 0
+        self.bars_seen += 1
+        self.prev_ts = int(ts)
+        if "quiet" not in self._row:
+            self._row["quiet"] = np.zeros((1, self.n_portfolios), np.bool_)
+        q = self._row["quiet"]
+        return FilteredSignals(q, q, np.zeros(0, DECISION_DTYPE))
 
     def position(self, portfolio: int) -> int:
         """The filters' view of the position: -1, 0 or +1."""

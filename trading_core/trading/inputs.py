@@ -15,10 +15,7 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from ..features import streaming as fs
-except ImportError:  # TEMPORARY until features.streaming lands
-    from . import _fs_tmp as fs  # type: ignore[no-redef]
+from ..features import streaming as fs
 
 __all__ = ["BarClock", "AtrTracker", "AdvTracker", "VolPercentileTracker", "VixAsOf", "ReturnWindow",
            "DAY_MS"]
@@ -95,6 +92,8 @@ class VolPercentileTracker:
 
     def median(self) -> float:
         """The median percentile of the symbols that have one (NaN: none yet)."""
+        if self.value.shape[0] == 1:
+            return float(self.value[0])
         v = self.value[np.isfinite(self.value)]
         return float(np.median(v)) if v.shape[0] else math.nan
 

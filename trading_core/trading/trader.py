@@ -130,6 +130,7 @@ class Trader:
         self.prev_close: np.ndarray | None = None
         self._seq = 0
         self._paused = False
+        self._recheck = False  # a column's side was set since the engine was last read back
         self.last_fills = np.zeros(0, E.FILL_DTYPE)  # the engine's fill records of the last bar
         self._events: list[ev.Event] = []
         # run records, drained by the caller (a backtest keeps them, a paper session stores them)
@@ -223,7 +224,11 @@ class Trader:
         if fills.shape[0]:
             self._fold_fills(fills, before, pos)
         evs = self.engine.events[-1] if self.engine.events else None
-        if evs is not None and evs.shape[0] and int(evs["bar"][0]) == self.engine.bar - 1:
+        fresh = evs is not None and evs.shape[0] and int(evs["bar"][0]) == self.engine.bar - 1
+        if not fills.shape[0] and not fresh and not self._recheck:
+            return pos  # nothing filled, refused or cancelled, no side set since: every side holds
+        if fresh:
+            assert evs is not None
             for r in evs:
                 k = int(r["kind"])
                 if k in (E.EventKind.REJECTED, E.EventKind.FILLED):
@@ -250,6 +255,7 @@ class Trader:
                 self.filter.set_position(c, h)
                 if h == 0:
                     self._cancel_protection(c)
+        self._recheck = False
         return pos
 
     def _fold_fills(self, fills: np.ndarray, before: np.ndarray, after: np.ndarray) -> None:
@@ -506,6 +512,7 @@ class Trader:
                                             qty=self.size))
         self.pending[c].update(ids)
         self.side[c] = target
+        self._recheck = True
         self.adds[c] = 0
         self.scaled_out[c] = False
         if target != 0 and not self.fill_close:
@@ -719,7 +726,7 @@ class Trader:
             "adds": self.adds.copy(), "scaled_out": self.scaled_out.copy(),
             "books": [b.state() for _, b in sorted(self.books.items())],
             "losing_streak": self.losing_streak.copy(), "last_rebalance": self.last_rebalance.copy(),
-            "acct_state": self.acct_state.copy(), "outcomes": list(self.outcomes),
+            "acct_state": self.acct_state.copy(), "outcomes": list(self.outcomes), "recheck": self._recheck,
             "counters": [self.paused_bars, self.vix_missing_bars, dict(self.state_bars)],
         }
 
@@ -765,6 +772,7 @@ class Trader:
         self.last_rebalance = np.array(s["last_rebalance"], np.int64)
         self.acct_state = np.array(s["acct_state"], np.int64)
         self.outcomes = [int(x) for x in s["outcomes"]]
+        self._recheck = bool(s["recheck"])
         self.paused_bars, self.vix_missing_bars, bars = s["counters"]
         self.state_bars = {k: int(v) for k, v in bars.items()}
 
