@@ -46,6 +46,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/ingest.py
 	$(VENV)/bin/python benchmarks/engine.py
 	$(VENV)/bin/python benchmarks/backtest_drivers.py
+	$(VENV)/bin/python benchmarks/trader.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

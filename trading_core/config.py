@@ -139,6 +139,16 @@ class StrategyConfig(_Strict):
     trailing_stop: TrailingStopConfig | None = None
 
 
+class BacktestConfig(_Strict):
+    """Defaults of ``trading backtest`` (a profile). ``risk: false`` (the default) runs backtests
+    without the risk layer -- no VIX filter, order checks, circuit breakers, kill switch or
+    trailing stop -- as vectorbt, backtrader and freqtrade do unless asked; ``true`` applies the
+    ``risk:`` section as ``--risk`` does. ``--risk`` / ``--no-risk`` on the command line win.
+    Paper sessions do not read this: they always run with the risk layer armed."""
+
+    risk: bool = False
+
+
 class TradingConfig(_Strict):
     """The whole file. Unknown keys are errors, so a typo never silently falls back to a default."""
 
@@ -151,6 +161,8 @@ class TradingConfig(_Strict):
         default_factory=dict, description="per-venue fee schedules and exchange rules (engine)"
     )
     risk: RiskConfig = Field(default_factory=RiskConfig, description="see trading_core.risk, docs/risk.md")
+    backtest: BacktestConfig = Field(
+        default_factory=BacktestConfig, description="`trading backtest` defaults: risk layer on/off (docs/risk.md)")
     strategies: dict[str, StrategyConfig] = Field(
         default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
     regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")

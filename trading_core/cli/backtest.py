@@ -57,10 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebalance-bars", dest="rebalance_bars", default="0",
                    help="markowitz: also rebalance every N bars (0 = only when the held set changes)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
-    p.add_argument("--no-risk", dest="risk", action="store_false",
-                   help="skip the risk layer (VIX filter, order checks, trailing stop) and signal filters")
+    p.add_argument("--risk", dest="risk", action="store_const", const=True, default=None,
+                   help="apply the config's risk layer (VIX filter, order checks, circuit breakers with the "
+                        "kill switch, trailing stop); off by default unless the config sets backtest.risk: true")
+    p.add_argument("--no-risk", dest="no_risk", action="store_true",
+                   help="run without the risk layer even when the config's backtest.risk is true")
     p.add_argument("--risk-config", dest="risk_config", metavar="PATH",
-                   help="a YAML file whose `risk:` section (or top level) replaces the config's risk section")
+                   help="a YAML file whose `risk:` section (or top level) replaces the config's risk section; "
+                        "implies --risk")
+    p.add_argument("--no-filters", dest="no_filters", action="store_true",
+                   help="ignore the strategy's signal filters (strategies.<name>.filters apply by default)")
     p.add_argument("--no-save", dest="save", action="store_false", help="do not write the backtest schema")
     p.add_argument("--json", action="store_true", help="print metrics, trades and fills as JSON")
     p.set_defaults(handler=_run)
@@ -197,10 +203,37 @@ def _config_params(strategy: str, cli: dict[str, str], cfg: Any) -> dict[str, st
             for k, v in out.items()}
 
 
+def risk_source(args: argparse.Namespace, cfg: Any) -> str | None:
+    """What turned the risk layer on (``--risk``, ``--risk-config``, ``backtest.risk``), or None: off.
+
+    Off unless asked, as in vectorbt, backtrader and freqtrade; a flag beats the config's profile.
+    ``--no-risk`` together with ``--risk`` or ``--risk-config`` is a contradiction, not a choice."""
+    on, off = getattr(args, "risk", None) is True, bool(getattr(args, "no_risk", False))
+    path = getattr(args, "risk_config", None)
+    if off and (on or path):
+        raise InvalidInput(f"backtest: {'--risk' if on else '--risk-config'} and --no-risk contradict each other; "
+                           "pass one of them")
+    if on:
+        return "--risk"
+    if path:
+        return "--risk-config"
+    if off:
+        return None
+    bt = getattr(cfg, "backtest", None)
+    return "config backtest.risk" if bt is not None and bt.risk else None
+
+
 def _risk_fields(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
-    """``risk``/``filters`` of the request: from the config (or ``--risk-config``), none with --no-risk."""
-    if not getattr(args, "risk", True):
-        return {"risk": None, "filters": None}
+    """``risk``/``filters`` of the request.
+
+    ``risk``: the config's section (or ``--risk-config``'s) when the risk layer is on
+    (``risk_source``), else None. ``filters``: the strategy's signal filters whenever configured
+    -- they are strategy behaviour, not protections, so they do not follow the risk switch --
+    unless ``--no-filters``."""
+    sc = cfg.strategy(args.strategy)
+    filters = None if getattr(args, "no_filters", False) or sc.filters.is_noop else sc.filters
+    if risk_source(args, cfg) is None:
+        return {"risk": None, "filters": filters}
     risk = cfg.risk
     path = getattr(args, "risk_config", None)
     if path:
@@ -215,10 +248,9 @@ def _risk_fields(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise InvalidInput(f"--risk-config {path}: expected a mapping")
         risk = load_risk_config(raw.get("risk", raw), source=f"{path}: risk")
-    sc = cfg.strategy(args.strategy)
     if sc.trailing_stop is not None:
         risk = risk.model_copy(update={"trailing_stop": sc.trailing_stop})
-    return {"risk": risk, "filters": None if sc.filters.is_noop else sc.filters}
+    return {"risk": risk, "filters": filters}
 
 
 # ############# Handler ############# #
@@ -233,21 +265,151 @@ def _run(args: argparse.Namespace) -> int:
     from ..backtest import run_backtest
 
     result = run_backtest(request, wh)
+    impact = risk_impact(result, wh, enabled_by=risk_source(args, cfg))
     if args.json:
-        print(json.dumps(payload(result), indent=2, default=str, allow_nan=False))
+        print(json.dumps(payload(result, impact), indent=2, default=str, allow_nan=False))
     else:
-        print(table(result))
+        print(table(result, impact))
     return 0
 
 
-def payload(result: BacktestResult) -> dict[str, Any]:
-    """The ``--json`` document: run identity, metrics of portfolio 0, every portfolio, trades, fills."""
+def payload(result: BacktestResult, impact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``--json`` document: run identity, metrics of portfolio 0, every portfolio, trades, fills;
+    ``risk`` also carries ``risk_impact``'s facts (``enabled_by``, ``changed_result``, ``changes``,
+    ``without_risk``) when given."""
     d = result.to_dict(include_fills=True)
     portfolios = d.pop("portfolios")
     d["metrics"] = portfolios[0]["metrics"] if portfolios else {}
     d["portfolios"] = [{k: v for k, v in p.items() if k != "trades"} for p in portfolios]
     d["trades"] = [t for p in portfolios for t in p["trades"]]
+    if impact is not None:
+        d["risk"] = {**d["risk"], **impact}
     return d
+
+
+# ############# What the risk layer changed ############# #
+
+
+def risk_impact(result: BacktestResult, warehouse: Any, *, enabled_by: str | None = None) -> dict[str, Any]:
+    """Whether the risk layer changed this run, and what the same request gives without it.
+
+    Changed = any order refused or resized by the risk layer, any breaker transition, any
+    kill-switch flatten, or any fill of a trailing stop. Then the request is run again with
+    ``risk=None`` (signal filters kept: they apply with or without the risk layer), not stored,
+    and its final equity and Sharpe are reported next to this run's.
+    """
+    out: dict[str, Any] = {"enabled_by": enabled_by, "changed_result": False}
+    if result.risk is None or not result.risk.get("enabled"):
+        return out
+    changes = _risk_changes(result)
+    out["changes"] = changes
+    if not (changes["refused"] or changes["resized"] or changes["breaker_transitions"]
+            or changes["kill_switch"] or changes["trailing_stop_fills"]):
+        return out
+    from ..backtest import run_backtest
+
+    plain = run_backtest(result.request.model_copy(update={"risk": None, "persist": False}), warehouse)
+    out["changed_result"] = True
+    out["without_risk"] = {**(_headline(plain.portfolios[0].metrics) if plain.portfolios else {}),
+                           "driver": plain.driver,
+                           "portfolios": [{"portfolio": p.portfolio, **_headline(p.metrics)} for p in plain.portfolios]}
+    return out
+
+
+def _headline(m: Any) -> dict[str, Any]:
+    return {"final_equity": m.final_equity, "total_return": m.total_return, "sharpe": m.sharpe,
+            "max_drawdown": m.max_drawdown}
+
+
+def _risk_changes(result: BacktestResult) -> dict[str, Any]:
+    """The risk layer's interventions in a run: refusals by reason, resizes, breaker transitions
+    (trips by rule), kill-switch flattens (when, which account, which rule) and trailing-stop fills."""
+    from ..engine.enums import OrderType
+
+    assert result.risk is not None
+    counts: dict[str, int] = result.risk.get("counts", {})
+    refused = {k: v for k, v in sorted(counts.items()) if k not in ("none", "resized") and v}
+    trips: dict[str, int] = {}
+    for ev in result.breaker_events:
+        if str(ev.get("event", "")).startswith("trip") and ev.get("rule"):
+            trips[str(ev["rule"])] = trips.get(str(ev["rule"]), 0) + 1
+    kills: list[dict[str, Any]] = []
+    rows = result.risk_rows
+    if rows is not None and rows.height and "inputs" in rows.columns:
+        for r in rows.iter_rows(named=True):
+            inputs = r.get("inputs") or {}
+            if not inputs.get("kill_switch"):
+                continue
+            account, bar = str(r["portfolio"]), int(inputs.get("bar", -1))
+            rule = next((str(ev.get("rule")) for ev in result.breaker_events
+                         if ev.get("to_state") == "halted" and ev.get("ts") == r["ts"]
+                         and (ev.get("scope") == account or str(ev.get("scope", "")).endswith(f"#{account}"))),
+                        None)
+            when = _bar_time(int(result.ts[bar]), result.request.timeframe) if 0 <= bar < result.bars else None
+            kills.append({"portfolio": int(account), "bar": bar, "ts": when, "rule": rule, "symbol": r.get("symbol")})
+    trailing = 0
+    if result.request.risk is not None and result.request.risk.trailing_stop is not None and result.fills.size:
+        # trailing stops are the risk layer's only STOP orders, but a YAML strategy's own stop-loss is one too
+        trailing = int((result.fills["order_type"] == OrderType.STOP).sum()) if not _has_own_stops(result) else 0
+    return {"refused": refused, "resized": int(counts.get("resized", 0)),
+            "breaker_transitions": len(result.breaker_events), "breaker_trips": trips,
+            "kill_switch": kills, "trailing_stop_fills": trailing}
+
+
+def _has_own_stops(result: BacktestResult) -> bool:
+    """Whether the strategy places stop orders of its own (a YAML strategy's ``stop_loss_pct``)."""
+    from ..strategies import get_strategy
+
+    try:
+        strategy = get_strategy(result.request.strategy, dict(result.request.params))
+    except Exception:  # noqa: BLE001 - the run succeeded with it; be conservative
+        return True
+    return bool((getattr(strategy, "stops", None) or {}).get("stop_loss_pct"))
+
+
+def _bar_time(ms: int, timeframe: str) -> str:
+    """A bar's open as a date (day bars and longer) or date and minute (UTC)."""
+    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    return dt.date().isoformat() if timeframe_ms(timeframe) >= 86_400_000 else dt.strftime("%Y-%m-%d %H:%M")
+
+
+def impact_lines(impact: dict[str, Any] | None, result: BacktestResult) -> list[str]:
+    """One or two lines saying what the risk layer changed, and the same run without it."""
+    if not impact or not impact.get("changed_result"):
+        return []
+    ch = impact["changes"]
+    facts: list[str] = []
+    kills = ch["kill_switch"]
+    if kills:
+        k = kills[0]
+        facts.append(f"kill switch flattened {k['ts']}" + (f" ({k['rule']})" if k["rule"] else "")
+                     + (f" +{len(kills) - 1} more" if len(kills) > 1 else ""))
+    if ch["refused"]:
+        n = sum(ch["refused"].values())
+        facts.append(f"{n} order{'s' if n != 1 else ''} refused ("
+                     + ", ".join(f"{k} {v}" for k, v in ch["refused"].items()) + ")")
+    if ch["resized"]:
+        facts.append(f"{ch['resized']} resized")
+    if ch["trailing_stop_fills"]:
+        facts.append(f"{ch['trailing_stop_fills']} trailing-stop exit{'s' if ch['trailing_stop_fills'] != 1 else ''}")
+    if ch["breaker_transitions"]:
+        top = sorted(ch["breaker_trips"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        facts.append(f"{ch['breaker_transitions']} breaker transitions"
+                     + (" (trips: " + ", ".join(f"{k} {v}" for k, v in top) + ")" if top else ""))
+    lines = ["risk layer changed this result: " + "; ".join(facts)]
+    wo = impact.get("without_risk")
+    if wo and result.portfolios:
+        m = result.portfolios[0].metrics
+        which = f" (portfolio 0 of {len(result.portfolios)})" if len(result.portfolios) > 1 else ""
+        off = "with --no-risk" if impact.get("enabled_by") == "config backtest.risk" else \
+            f"without {impact.get('enabled_by') or '--risk'}"
+        lines.append(f"{off}{which}: final equity {_fmt(wo.get('final_equity'))}, "
+                     f"Sharpe {_sharpe(wo.get('sharpe'))} (this run: {_fmt(m.final_equity)}, {_sharpe(m.sharpe)})")
+    return lines
+
+
+def _sharpe(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -258,8 +420,9 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return f"{v:,.2f}" if isinstance(v, float) else str(v)
 
 
-def table(result: BacktestResult) -> str:
-    """A short human summary: one line per portfolio."""
+def table(result: BacktestResult, impact: dict[str, Any] | None = None) -> str:
+    """A short human summary: one line per portfolio; with ``impact`` (``risk_impact``), one or two
+    lines more when the risk layer changed the result."""
     req = result.request
     head = (f"backtest {result.run_id[:12]}: {req.strategy} on {','.join(req.universe)} ({req.venue}, {req.timeframe}, "
             f"{result.calendar} calendar), {result.bars} bars")
@@ -282,6 +445,7 @@ def table(result: BacktestResult) -> str:
         lines.append(f"risk decisions: {counts}; breaker transitions: {len(result.breaker_events)}"
                      + (f"; filters: {', '.join(f'{k} {v}' for k, v in sorted(result.filters.items()))}"
                         if result.filters else ""))
+    lines.extend(impact_lines(impact, result))
     lines.append(f"driver {result.driver}; execution model {result.execution_model_hash[:16]}"
                  + (f"; stored as backtest run {result.run_id}" if result.persisted else "; not stored"))
     return "\n".join(lines)

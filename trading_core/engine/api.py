@@ -596,6 +596,12 @@ class Engine:
         """(P, S) signed quantities."""
         return self._st.pf[:, :, E.PF_QTY].copy()
 
+    def cells(self, portfolios: np.ndarray, symbols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(quantity, last mark) of the book cells (portfolios[i], symbols[i]): what a caller that
+        trades a few cells of a large (P, S) book reads, without copying the whole book."""
+        pf = self._st.pf
+        return pf[portfolios, symbols, E.PF_QTY], pf[portfolios, symbols, E.PF_LAST]
+
     @property
     def equity(self) -> np.ndarray:
         """(P,) cash + positions marked at the last close."""
@@ -611,12 +617,14 @@ class Engine:
         return np.concatenate(self.events) if self.events else np.zeros(0, E.EVENT_DTYPE)
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        """Arrays that fully describe the engine (checkpoint); restore() brings it back bit for bit."""
+        """Arrays that fully describe the engine (checkpoint), including instructions submitted
+        since the last step; restore() brings it back bit for bit."""
         st = self._st
         return {"af": st.af.copy(), "ai": st.ai.copy(), "pf": st.pf.copy(), "oi": st.oi.copy(), "of": st.of.copy(),
                 "rng": st.rng.copy(), "var": self._var.copy(), "prev": self._prev.copy(),
                 "next_id": self._next_id.copy(), "bar": np.array([self.bar], np.int64),
                 "mi": self._mi.copy(), "sig_i": self._sig_i.copy(), "sig_f": self._sig_f.copy(),
+                "queue": np.concatenate(self._queue) if self._queue else np.zeros(0, E.ORDER_DTYPE),
                 "model_hash": np.array([self.model.execution_model_hash()])}
 
     def restore(self, snap: dict[str, np.ndarray]) -> None:
@@ -630,6 +638,9 @@ class Engine:
         self._mi, self._sig_i, self._sig_f = snap["mi"].copy(), snap["sig_i"].copy(), snap["sig_f"].copy()
         self.bar = int(snap["bar"][0])
         self._queue.clear()
+        q = snap.get("queue")
+        if q is not None and len(q):  # instructions sent after the last step, not yet arrived
+            self._queue.append(np.array(q, dtype=E.ORDER_DTYPE, copy=True))
 
 
 def _b1(a: Any, P: int) -> np.ndarray:

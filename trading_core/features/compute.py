@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Bump when a formula changes, so stored features computed by older code are recomputed.
-FEATURE_CODE_VERSION = "features-1"
+FEATURE_CODE_VERSION = "features-2"  # 2: one SMA/EMA arithmetic shared with the strategies (running sum)
 
 # Column order of the feature frame and of features.indicators (after the key columns).
 FEATURE_COLUMNS: tuple[str, ...] = (

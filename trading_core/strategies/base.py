@@ -13,12 +13,15 @@ sweep) and is run on S symbols, giving P = V x S portfolios; portfolio ``p`` tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from .streaming import SignalStream
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -37,7 +40,8 @@ P = TypeVar("P", bound=StrategyParams)
 
 class SingleVariantStrategy(Generic[P]):
     """Construction shared by strategies that run one parameter set (one portfolio per symbol);
-    subclasses set ``name`` and ``Params`` and implement ``warmup_bars`` and ``signals``."""
+    subclasses set ``name`` and ``Params`` and implement ``warmup_bars``, ``signals`` and
+    ``stream``."""
 
     name: ClassVar[str]
     Params: ClassVar[type[StrategyParams]]
@@ -128,6 +132,16 @@ class Strategy(Protocol):
 
     def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
         """(entries, exits), each bool (T, V x S), decided at each bar's close."""
+        ...
+
+    def stream(self, n_symbols: int) -> SignalStream:
+        """The same signals one bar at a time on ``n_symbols`` symbols (``strategies.streaming``).
+
+        Fed the bars of a history one at a time (``update(bar)``), the stream's flags at bar t
+        equal row t of ``signals()`` on that history bit for bit, at O(1) or O(window) cost per
+        bar (never a recomputation over the growing history); ``state()`` -> ``load_state`` into
+        a freshly built stream continues identically (a checkpoint of a live session).
+        """
         ...
 
 

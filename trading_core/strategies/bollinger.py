@@ -15,8 +15,10 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..features.indicators import bollinger
-from ._common import hold, parse_grid, per_column, tile_cols
+from ..features.streaming import BollingerState
+from ._common import HoldState, StreamBase, hold, parse_grid, per_column, tile_cols
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class BollingerParams(StrategyParams):
@@ -64,6 +66,9 @@ class _BollingerBase:
         close = tile_cols(b.close, len(pairs))
         return close, np.concatenate(mids, 1), np.concatenate(ups, 1), np.concatenate(lows, 1)
 
+    def stream(self, n_symbols: int) -> BollingerStream:
+        return BollingerStream(self.params, n_symbols, breakout=isinstance(self, BollingerBreakout))
+
 
 class BollingerMeanReversion(_BollingerBase):
     """Flat and close < lower band -> entry; long and close >= mid -> exit."""
@@ -85,3 +90,31 @@ class BollingerBreakout(_BollingerBase):
         close, mid, upper, _ = self._bands(bars)
         with np.errstate(invalid="ignore"):
             return hold(close > upper, close < mid, close)
+
+
+class BollingerStream(StreamBase):
+    """One ``BollingerState`` per (window, k); the position state machine per bar."""
+
+    def __init__(self, params: BollingerParams, n_symbols: int, *, breakout: bool) -> None:
+        pairs = params.pairs()
+        super().__init__(len(pairs) * n_symbols)
+        self.breakout = breakout
+        self.bands = [BollingerState(n_symbols, n=w, k=k) for w, k in pairs]
+        self.hold = HoldState(self.columns)
+
+    def parts(self) -> dict[str, Any]:
+        return {"hold": self.hold, **{f"bb{i}": st for i, st in enumerate(self.bands)}}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        outs = [st.update(bar.close) for st in self.bands]
+        mid = np.concatenate([o[0] for o in outs])
+        close = np.tile(bar.close, len(self.bands))
+        with np.errstate(invalid="ignore"):
+            if self.breakout:
+                upper = np.concatenate([o[1] for o in outs])
+                entry, exit_ = close > upper, close < mid
+            else:
+                lower = np.concatenate([o[2] for o in outs])
+                entry, exit_ = close < lower, close >= mid
+        self.t += 1
+        return self.hold.update_simple(entry, exit_, close)

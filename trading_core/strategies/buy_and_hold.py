@@ -6,7 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ._common import StreamBase
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class BuyAndHoldParams(StrategyParams):
@@ -34,3 +36,15 @@ class BuyAndHold:
         if b.n_bars:
             entries[0] = True
         return entries, np.zeros_like(entries)
+
+    def stream(self, n_symbols: int) -> BuyAndHoldStream:
+        return BuyAndHoldStream(n_symbols)
+
+
+class BuyAndHoldStream(StreamBase):
+    """Entry on the first bar fed, nothing after."""
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        entries = np.full(self.columns, self.t == 0, dtype=np.bool_)
+        self.t += 1
+        return entries, np.zeros(self.columns, np.bool_)

@@ -27,7 +27,9 @@ import numba
 import numpy as np
 from pydantic import Field, field_validator
 
+from ._common import StreamBase
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 __all__ = ["Ensemble", "EnsembleParams", "parse_members", "member_positions"]
 
@@ -80,6 +82,16 @@ class EnsembleParams(StrategyParams):
         return v
 
 
+@numba.njit(cache=True, inline="always")
+def position_step(cur: float, entry: bool, exit_: bool) -> float:
+    """A member's desired position after this bar's signals (1 long, 0 flat)."""
+    if entry and not exit_:
+        return 1.0
+    if exit_ and not entry:
+        return 0.0
+    return cur
+
+
 @numba.njit(cache=True)
 def member_positions(entries: np.ndarray, exits: np.ndarray) -> np.ndarray:
     """(T, M) desired position (1 long, 0 flat) of each member from its own signals."""
@@ -88,12 +100,34 @@ def member_positions(entries: np.ndarray, exits: np.ndarray) -> np.ndarray:
     for m in range(M):
         cur = 0.0
         for t in range(T):
-            if entries[t, m] and not exits[t, m]:
-                cur = 1.0
-            elif exits[t, m] and not entries[t, m]:
-                cur = 0.0
+            cur = position_step(cur, entries[t, m], exits[t, m])
             pos[t, m] = cur
     return pos
+
+
+@numba.njit(cache=True, inline="always")
+def bar_return(c: float, pc: float) -> float:
+    """``close / previous close - 1`` with NaN -> 0 and +-inf -> +-max float (``np.nan_to_num``)."""
+    r = c / pc - 1.0
+    if np.isnan(r):
+        return 0.0
+    if np.isinf(r):
+        return 1.7976931348623157e308 if r > 0 else -1.7976931348623157e308
+    return r
+
+
+@numba.njit(cache=True, inline="always")
+def sharpe_step(s: float, s2: float, r: float, old: float, drop: bool, k: int) -> tuple[float, float, float]:
+    """Running sums of the last ``k`` returns (``old`` leaves the window when ``drop``) and their
+    Sharpe ``mean / std`` (population), 0 while undefined."""
+    s += r
+    s2 += r * r
+    if drop:
+        s -= old
+        s2 -= old * old
+    mean = s / k
+    var = s2 / k - mean * mean
+    return s, s2, (mean / np.sqrt(var) if var > 1e-18 and k >= 2 else 0.0)
 
 
 @numba.njit(cache=True)
@@ -104,16 +138,57 @@ def _rolling_sharpe_nb(ret: np.ndarray, n: int) -> np.ndarray:
         s = 0.0
         s2 = 0.0
         for t in range(T):
-            s += ret[t, m]
-            s2 += ret[t, m] * ret[t, m]
-            if t >= n:
-                s -= ret[t - n, m]
-                s2 -= ret[t - n, m] * ret[t - n, m]
-            k = min(t + 1, n)
-            mean = s / k
-            var = s2 / k - mean * mean
-            out[t, m] = mean / np.sqrt(var) if var > 1e-18 and k >= 2 else 0.0
+            drop = t >= n
+            s, s2, out[t, m] = sharpe_step(s, s2, ret[t, m], ret[t - n, m] if drop else 0.0, drop, min(t + 1, n))
     return out
+
+
+@numba.njit(cache=True)
+def weights_row(sharpe: np.ndarray, softmax: bool, temperature: float, floor: float, cap: float,
+                out: np.ndarray) -> None:
+    """Member weights of one bar from their Sharpe ratios: softmax (or positive part), then clipped
+    to [floor, cap] and renormalised; equal weights when all scores are 0."""
+    M = sharpe.shape[0]
+    z = np.empty(M)
+    if softmax:
+        top = -np.inf
+        for m in range(M):
+            z[m] = sharpe[m] / temperature
+            top = max(top, z[m])
+        for m in range(M):
+            z[m] = np.exp(z[m] - top)
+    else:
+        for m in range(M):
+            z[m] = max(sharpe[m], 0.0)
+    tot = 0.0
+    for m in range(M):
+        tot += z[m]
+    w_sum = 0.0
+    for m in range(M):
+        w = z[m] / tot if tot > 0 else 1.0 / M
+        w = min(max(w, floor), cap)
+        out[m] = w
+        w_sum += w
+    for m in range(M):
+        out[m] = out[m] / w_sum
+
+
+@numba.njit(cache=True)
+def _weights_nb(sharpe: np.ndarray, softmax: bool, temperature: float, floor: float, cap: float) -> np.ndarray:
+    w = np.empty_like(sharpe)
+    for t in range(sharpe.shape[0]):
+        weights_row(sharpe[t], softmax, temperature, floor, cap, w[t])
+    return w
+
+
+@numba.njit(cache=True, inline="always")
+def vote_step(long: bool, v: float, enter: float, leave: float) -> tuple[bool, bool, bool]:
+    """(long, entered, exited) after a vote ``v``: enter at ``>= enter``, leave below ``leave``."""
+    if not long and v >= enter:
+        return True, True, False
+    if long and v < leave:
+        return False, False, True
+    return long, False, False
 
 
 @numba.njit(cache=True)
@@ -126,13 +201,50 @@ def _vote_nb(pos: np.ndarray, w: np.ndarray, enter: float, leave: float) -> tupl
         v = 0.0
         for m in range(pos.shape[1]):
             v += w[t, m] * pos[t, m]
-        if not long and v >= enter:
-            ent[t] = True
-            long = True
-        elif long and v < leave:
-            ext[t] = True
-            long = False
+        long, ent[t], ext[t] = vote_step(long, v, enter, leave)
     return ent, ext
+
+
+@numba.njit(cache=True)
+def _ensemble_update_nb(me: np.ndarray, mx: np.ndarray, close: np.ndarray, t: int, n: int, softmax: bool,
+                        temperature: float, floor: float, cap: float, enter: float, leave: float,
+                        pos: np.ndarray, pc: np.ndarray, s1: np.ndarray, s2: np.ndarray, ring: np.ndarray,
+                        long: np.ndarray, ent: np.ndarray, ext: np.ndarray) -> None:
+    """One bar of ``Ensemble.signals`` for S symbols: member flags (S, M) -> (S,) entries/exits.
+
+    State: ``pos`` (S, M) positions of the previous bar, ``pc`` (S,) previous close, Sharpe sums
+    ``s1``/``s2`` (S, M), ``ring`` (S, M, n) the last n returns, ``long`` (S,) the vote's state."""
+    S, M = me.shape
+    drop = t >= n
+    q = t % n
+    k = min(t + 1, n)
+    sh = np.empty(M)
+    w = np.empty(M)
+    for s in range(S):
+        r = bar_return(close[s], pc[s]) if t > 0 else 0.0
+        for m in range(M):
+            ret = pos[s, m] * r if t > 0 else 0.0
+            s1[s, m], s2[s, m], sh[m] = sharpe_step(s1[s, m], s2[s, m], ret, ring[s, m, q] if drop else 0.0, drop, k)
+            ring[s, m, q] = ret
+            pos[s, m] = position_step(pos[s, m], me[s, m], mx[s, m])
+        weights_row(sh, softmax, temperature, floor, cap, w)
+        v = 0.0
+        for m in range(M):
+            v += w[m] * pos[s, m]
+        long[s], ent[s], ext[s] = vote_step(long[s], v, enter, leave)
+        pc[s] = close[s]
+
+
+@numba.njit(cache=True)
+def _member_returns_nb(pos: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """(T, M) hypothetical return of each member: its previous position x this bar's return."""
+    T, M = pos.shape
+    ret = np.zeros((T, M))
+    for t in range(1, T):
+        r = bar_return(close[t], close[t - 1])
+        for m in range(M):
+            ret[t, m] = pos[t - 1, m] * r
+    return ret
 
 
 class Ensemble:
@@ -162,23 +274,10 @@ class Ensemble:
             ent[:, m] = np.asarray(e, dtype=np.bool_).reshape(T, -1)[:, symbol]
             ext[:, m] = np.asarray(x, dtype=np.bool_).reshape(T, -1)[:, symbol]
         pos = member_positions(ent, ext)
-        close = b.close[:, symbol]
-        ret = np.zeros((T, len(self.members)))
-        if T > 1:
-            r = np.nan_to_num(close[1:] / close[:-1] - 1.0)
-            ret[1:] = pos[:-1] * r[:, None]
+        ret = _member_returns_nb(pos, np.ascontiguousarray(b.close[:, symbol]))
         sharpe = _rolling_sharpe_nb(ret, self.params.lookback)
         p = self.params
-        if p.scheme == "softmax":
-            z = sharpe / p.temperature
-            z = np.exp(z - z.max(axis=1, keepdims=True))
-        else:
-            z = np.maximum(sharpe, 0.0)
-        tot = z.sum(axis=1, keepdims=True)
-        w = np.where(tot > 0, z / np.where(tot > 0, tot, 1.0), 1.0 / len(self.members))
-        w = np.clip(w, p.floor, p.cap)
-        w = w / w.sum(axis=1, keepdims=True)
-        return pos, w
+        return pos, _weights_nb(sharpe, p.scheme == "softmax", p.temperature, p.floor, p.cap)
 
     def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
         b = as_bars(bars)
@@ -189,3 +288,42 @@ class Ensemble:
             e, x = _vote_nb(pos, w, self.params.entry_threshold, self.params.exit_threshold)
             entries[:, s], exits[:, s] = e, x
         return entries, exits
+
+    def stream(self, n_symbols: int) -> EnsembleStream:
+        return EnsembleStream(self, n_symbols)
+
+
+class EnsembleStream(StreamBase):
+    """Member streams, then per symbol the same steps as the batch (positions, returns, rolling
+    Sharpe over a ring of ``lookback`` returns, weights, vote) in ``_ensemble_update_nb``."""
+
+    _arrays = ("pos", "pc", "s1", "s2", "ring", "long")
+
+    def __init__(self, ens: Ensemble, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.p = ens.params
+        self.members = [m.stream(n_symbols) for m in ens.members]
+        M = len(self.members)
+        self.pos = np.zeros((n_symbols, M))
+        self.pc = np.full(n_symbols, np.nan)
+        self.s1 = np.zeros((n_symbols, M))
+        self.s2 = np.zeros((n_symbols, M))
+        self.ring = np.zeros((n_symbols, M, self.p.lookback))
+        self.long = np.zeros(n_symbols, np.bool_)
+
+    def parts(self) -> dict[str, Any]:
+        return {f"m{i}": m for i, m in enumerate(self.members)}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        S = self.columns
+        flags = [m.update(bar) for m in self.members]
+        me = np.ascontiguousarray(np.stack([e[:S] for e, _ in flags], axis=1))
+        mx = np.ascontiguousarray(np.stack([x[:S] for _, x in flags], axis=1))
+        ent = np.zeros(S, np.bool_)
+        ext = np.zeros(S, np.bool_)
+        p = self.p
+        _ensemble_update_nb(me, mx, np.ascontiguousarray(bar.close, dtype=np.float64), self.t, p.lookback,
+                            p.scheme == "softmax", p.temperature, p.floor, p.cap, p.entry_threshold,
+                            p.exit_threshold, self.pos, self.pc, self.s1, self.s2, self.ring, self.long, ent, ext)
+        self.t += 1
+        return ent, ext

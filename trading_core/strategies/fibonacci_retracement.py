@@ -21,8 +21,10 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..features.levels import fibonacci
-from ._common import hold
+from ..features.streaming import FibonacciState
+from ._common import HoldState, StreamBase, hold
 from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
+from .streaming import BarSlice
 
 _RATIOS = (0.0, 0.382, 0.5, 0.618, 0.786, 1.0)
 _LEVELS = (0.382, 0.5, 0.618)
@@ -79,3 +81,34 @@ class FibonacciRetracement(SingleVariantStrategy[FibonacciRetracementParams]):
                 entry &= b.close > b.open
         never = np.zeros(shape, dtype=np.bool_)
         return hold(entry, never, b.close, stop_px=np.nextafter(stop, -np.inf), target_px=high_px)
+
+    def stream(self, n_symbols: int) -> FibonacciRetracementStream:
+        return FibonacciRetracementStream(self.params, n_symbols)
+
+
+class FibonacciRetracementStream(StreamBase):
+    """``FibonacciState`` on the strategy's ratios and ``HoldState`` (stop/target frozen at entry)."""
+
+    def __init__(self, params: FibonacciRetracementParams, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.p = params
+        self.fib = FibonacciState(n_symbols, k=params.pivot_k, n=params.lookback, ratios=_RATIOS)
+        self.hold = HoldState(n_symbols)
+
+    def parts(self) -> dict[str, Any]:
+        return {"fib": self.fib, "hold": self.hold}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        f = self.fib.update(bar.high, bar.low)
+        nan = np.full(self.columns, np.nan)
+        with np.errstate(invalid="ignore"):
+            up = f[:, 0] > f[:, 5]
+            lvl = np.where(up, f[:, _RATIOS.index(self.p.level)], nan)
+            high_px = np.where(up, f[:, 0], nan)
+            stop = np.where(up, f[:, 4], nan)
+            entry = (bar.low <= lvl) & (bar.close > lvl) & (bar.close > stop)
+            if self.p.confirm_bullish:
+                entry &= bar.close > bar.open
+        self.t += 1
+        return self.hold.update_simple(entry, np.zeros(self.columns, np.bool_), bar.close,
+                                       stop_px=np.nextafter(stop, -np.inf), target_px=high_px)

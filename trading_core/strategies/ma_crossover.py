@@ -9,8 +9,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from ..features.streaming import EmaState, SmaState
+from ._common import StreamBase
 from .base import BoolArray, FloatArray, StrategyParams, as_bars
 from .nb import crossed_above, ema_nb, ma_cross_signals_nb, sma_nb  # noqa: F401 (crossed_above re-exported)
+from .streaming import BarSlice
 
 
 class MaCrossoverParams(StrategyParams):
@@ -94,3 +97,38 @@ class MaCrossover:
                                    np.asarray([pos[f] for f, _ in pairs], dtype=np.int64),
                                    np.asarray([pos[s] for _, s in pairs], dtype=np.int64),
                                    self.params.kind == "ema")
+
+    def stream(self, n_symbols: int) -> MaCrossoverStream:
+        return MaCrossoverStream(self.params, n_symbols)
+
+
+class MaCrossoverStream(StreamBase):
+    """Per bar: one ``SmaState``/``EmaState`` per distinct window (the arithmetic of
+    ``ma_cross_signals_nb``) and the crossover against the previous bar's averages."""
+
+    _arrays = ("prev",)
+
+    def __init__(self, params: MaCrossoverParams, n_symbols: int) -> None:
+        pairs = params.pairs()
+        super().__init__(len(pairs) * n_symbols)
+        self.windows = sorted({w for pair in pairs for w in pair})
+        pos = {w: i for i, w in enumerate(self.windows)}
+        self.fast = np.asarray([pos[f] for f, _ in pairs], dtype=np.int64)
+        self.slow = np.asarray([pos[s] for _, s in pairs], dtype=np.int64)
+        make = SmaState if params.kind == "sma" else EmaState
+        self.ma = [make(n_symbols, w) for w in self.windows]
+        self.prev = np.full((len(self.windows), n_symbols), np.nan)
+
+    def parts(self) -> dict[str, Any]:
+        return {f"ma{w}": st for w, st in zip(self.windows, self.ma, strict=True)}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        now = np.stack([st.update(bar.close) for st in self.ma])
+        f, sl = now[self.fast].reshape(-1), now[self.slow].reshape(-1)
+        fp, sp = self.prev[self.fast].reshape(-1), self.prev[self.slow].reshape(-1)
+        with np.errstate(invalid="ignore"):
+            entries = (f > sl) & (fp <= sp)
+            exits = (sl > f) & (sp <= fp)
+        self.prev = now
+        self.t += 1
+        return entries, exits

@@ -15,8 +15,10 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..features.indicators import macd
-from ._common import crosses_above, parse_grid, per_column, tile_cols
+from ..features.streaming import MacdState
+from ._common import StreamBase, crosses_above, parse_grid, per_column, tile_cols
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class MacdParams(StrategyParams):
@@ -68,3 +70,33 @@ class Macd:
             [per_column(lambda c, f=f, s=s, g=g: macd(c, f, s, g)[2], b.close) for f, s, g in triples], axis=1)
         band = self.params.threshold * tile_cols(b.close, len(triples))
         return crosses_above(hist, band), crosses_above(-band, hist)
+
+    def stream(self, n_symbols: int) -> MacdStream:
+        return MacdStream(self.params, n_symbols)
+
+
+class MacdStream(StreamBase):
+    """One ``MacdState`` per triple; crossings against the previous bar's histogram and band."""
+
+    _arrays = ("prev_hist", "prev_band")
+
+    def __init__(self, params: MacdParams, n_symbols: int) -> None:
+        triples = params.triples()
+        super().__init__(len(triples) * n_symbols)
+        self.threshold = params.threshold
+        self.macd = [MacdState(n_symbols, f, s, g) for f, s, g in triples]
+        self.prev_hist = np.full(self.columns, np.nan)
+        self.prev_band = np.full(self.columns, np.nan)
+
+    def parts(self) -> dict[str, Any]:
+        return {f"macd{i}": st for i, st in enumerate(self.macd)}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        hist = np.concatenate([st.update(bar.close)[2] for st in self.macd])
+        band = self.threshold * np.tile(bar.close, len(self.macd))
+        with np.errstate(invalid="ignore"):
+            entries = (hist > band) & (self.prev_hist <= self.prev_band)
+            exits = (-band > hist) & (-self.prev_band <= self.prev_hist)
+        self.prev_hist, self.prev_band = hist, band
+        self.t += 1
+        return entries, exits

@@ -9,12 +9,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..features.indicators import ewm_step, sma_step
+
 
 @njit(cache=True)
 def sma_nb(x: np.ndarray, window: int) -> np.ndarray:
-    """Simple moving average over ``window`` bars (pandas ``rolling(window).mean()``).
+    """Simple moving average over ``window`` bars (pandas ``rolling(window).mean()``), per column.
 
-    A running sum makes it O(T) per column; a NaN anywhere in the window gives NaN.
+    The running sum of ``features.indicators.sma_step`` (O(T) per column; the one SMA arithmetic
+    of the library: ``features.indicators.sma`` and the streaming ``SmaState`` use it too); a NaN
+    anywhere in the window gives NaN.
     """
     n_rows, n_cols = x.shape
     out = np.full((n_rows, n_cols), np.nan)
@@ -22,17 +26,8 @@ def sma_nb(x: np.ndarray, window: int) -> np.ndarray:
         total = 0.0
         nans = 0
         for i in range(n_rows):
-            v = x[i, j]
-            if np.isnan(v):
-                nans += 1
-            else:
-                total += v
-            if i >= window:
-                old = x[i - window, j]
-                if np.isnan(old):
-                    nans -= 1
-                else:
-                    total -= old
+            drop = i >= window
+            total, nans = sma_step(total, nans, x[i, j], x[i - window, j] if drop else 0.0, drop)
             if i >= window - 1 and nans == 0:
                 out[i, j] = total / window
     return out
@@ -40,10 +35,11 @@ def sma_nb(x: np.ndarray, window: int) -> np.ndarray:
 
 @njit(cache=True)
 def ema_nb(x: np.ndarray, window: int) -> np.ndarray:
-    """Exponential moving average, alpha = 2 / (window + 1), seeded with the first value.
+    """Exponential moving average, alpha = 2 / (window + 1), seeded with the first value, per column.
 
-    Same as pandas ``ewm(span=window, adjust=False, min_periods=window).mean()`` on finite input;
-    a NaN bar leaves the state unchanged and outputs NaN.
+    ``features.indicators.ewm_step`` (as ``features.indicators.ema``): pandas
+    ``ewm(span=window, adjust=False, min_periods=window).mean()`` on finite input; a NaN bar leaves
+    the state unchanged and outputs NaN.
     """
     n_rows, n_cols = x.shape
     out = np.full((n_rows, n_cols), np.nan)
@@ -53,11 +49,8 @@ def ema_nb(x: np.ndarray, window: int) -> np.ndarray:
         seen = 0
         for i in range(n_rows):
             v = x[i, j]
-            if np.isnan(v):
-                continue
-            y = v if seen == 0 else alpha * v + (1.0 - alpha) * y
-            seen += 1
-            if seen >= window:
+            y, seen = ewm_step(y, seen, v, alpha)
+            if not np.isnan(v) and seen >= window:
                 out[i, j] = y
     return out
 
@@ -82,9 +75,9 @@ def ma_cross_signals_nb(x: np.ndarray, windows: np.ndarray, fast_w: np.ndarray, 
     ``x`` is (T, S) closes; ``windows`` the distinct windows; ``fast_w``/``slow_w`` (n_pairs,) index
     into ``windows``. Column ``i * S + s`` is pair ``i`` on asset ``s`` (the layout of
     ``np.concatenate([ma[f] for f, _ in pairs], axis=1)``). Each distinct window's average is
-    computed once per asset, a chunk of bars at a time, with the exact arithmetic of ``sma_nb`` /
-    ``ema_nb`` (running state carried across chunks), and the crossovers (``crossed_above``) are
-    written straight into the boolean outputs. Bit-identical to the NumPy path. Few, large parallel
+    computed once per asset, a chunk of bars at a time, with the very steps of ``sma_nb`` /
+    ``ema_nb`` (``sma_step`` / ``ewm_step``; running state carried across chunks), and the
+    crossovers (``crossed_above``) are written straight into the boolean outputs. Bit-identical to the NumPy path. Few, large parallel
     regions: on a loaded machine every region start waits for all threads to be scheduled.
     ``chunk`` (bars per pass, 0 = automatic) only changes memory and speed, never the result.
     """
@@ -119,29 +112,16 @@ def ma_cross_signals_nb(x: np.ndarray, windows: np.ndarray, fast_w: np.ndarray, 
                 k = seen[col]
                 for i in range(c0, c1):
                     v = x[i, s]
-                    if np.isnan(v):
-                        buf[col, i - c0 + 1] = np.nan
-                        continue
-                    y = v if k == 0 else alpha * v + (1.0 - alpha) * y
-                    k += 1
-                    buf[col, i - c0 + 1] = y if k >= window else np.nan
+                    y, k = ewm_step(y, k, v, alpha)
+                    buf[col, i - c0 + 1] = y if (k >= window and not np.isnan(v)) else np.nan
                 ys[col] = y
                 seen[col] = k
             else:
                 total = tot[col]
                 nn = nans[col]
                 for i in range(c0, c1):
-                    v = x[i, s]
-                    if np.isnan(v):
-                        nn += 1
-                    else:
-                        total += v
-                    if i >= window:
-                        old = x[i - window, s]
-                        if np.isnan(old):
-                            nn -= 1
-                        else:
-                            total -= old
+                    drop = i >= window
+                    total, nn = sma_step(total, nn, x[i, s], x[i - window, s] if drop else 0.0, drop)
                     if i >= window - 1 and nn == 0:
                         buf[col, i - c0 + 1] = total / window
                     else:

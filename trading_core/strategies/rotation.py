@@ -25,8 +25,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
+from ._common import StreamBase
 from .base import BoolArray, StrategyParams, as_bars
 from .ensemble import build_members
+from .streaming import BarSlice
 
 __all__ = ["RegimeRotation", "RegimeRotationParams", "regime_codes", "rotate"]
 
@@ -137,4 +139,91 @@ class RegimeRotation:
                 mx[:, i] = np.asarray(x, bool).reshape(T, -1)[:, s]
             e, x = rotate(regime_codes(b, s, self.regime_config), me, mx, self.active, self.params.exit_on_switch)
             entries[:, s], exits[:, s] = e, x
+        return entries, exits
+
+    def stream(self, n_symbols: int) -> RegimeRotationStream:
+        return RegimeRotationStream(self, n_symbols)
+
+
+class RegimeStream(StreamBase):
+    """The regime code of each bar (``regime_codes``), incrementally: the regime inputs of
+    ``compute_features`` (ADX, SMA slope in ATRs, percentile of realised volatility, with the
+    default ``FeatureSpec``) from their per-bar states, then one bar of the labeller's own rules
+    (``regimes._label_nb``, continued from the previous label and its dwell)."""
+
+    _arrays = ("cur", "dwell")
+
+    def __init__(self, n_symbols: int, config: Any = None) -> None:
+        from ..features.compute import FeatureSpec
+        from ..features.regimes import RegimeConfig, _params
+        from ..features.streaming import (
+            AdxState,
+            AtrState,
+            MaSlopeState,
+            RealisedVolState,
+            RollingPercentileState,
+        )
+
+        super().__init__(n_symbols)
+        spec = FeatureSpec()
+        self.config = config or RegimeConfig()
+        self._p = _params(self.config)
+        self.atr = AtrState(n_symbols, n=spec.atr)
+        self.adx = AdxState(n_symbols, n=spec.adx)
+        self.slope = MaSlopeState(n_symbols, spec.slope_ma, spec.slope_bars)
+        self.rvol = RealisedVolState(n_symbols, n=spec.rvol_window, periods_per_year=spec.periods_per_year)
+        self.pct = RollingPercentileState(n_symbols, spec.rvol_pct_window)
+        self.cur = np.full(n_symbols, -1, np.int64)
+        self.dwell = np.zeros(n_symbols, np.int64)
+
+    def parts(self) -> dict[str, Any]:
+        return {"atr": self.atr, "adx": self.adx, "slope": self.slope, "rvol": self.rvol, "pct": self.pct}
+
+    def update_codes(self, bar: BarSlice) -> np.ndarray:
+        from ..features.regimes import _label_nb
+
+        atr = self.atr.update(bar.high, bar.low, bar.close)
+        adx = self.adx.update(bar.high, bar.low, bar.close)[0]
+        slope = self.slope.update(bar.close, scale=atr)
+        vpct = self.pct.update(self.rvol.update(bar.close))
+        for s in range(self.columns):
+            code = int(_label_nb(adx[s:s + 1], slope[s:s + 1], vpct[s:s + 1], self._p, self.config.min_dwell,
+                                 int(self.cur[s]), int(self.dwell[s]))[0])
+            self.dwell[s] = 0 if code < 0 else 1 if code != self.cur[s] else self.dwell[s] + 1
+            self.cur[s] = code
+        self.t += 1
+        return self.cur.copy()
+
+
+class RegimeRotationStream(StreamBase):
+    """Member streams, the regime stream, and ``rotate``'s rule for this bar."""
+
+    _arrays = ("prev",)
+
+    def __init__(self, rot: RegimeRotation, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.exit_on_switch = rot.params.exit_on_switch
+        self.active = rot.active
+        self.members = [m.stream(n_symbols) for m in rot.members]
+        self.regime = RegimeStream(n_symbols, rot.regime_config)
+        self.prev = np.full(n_symbols, -1, np.int64)
+
+    def parts(self) -> dict[str, Any]:
+        return {"regime": self.regime, **{f"m{i}": m for i, m in enumerate(self.members)}}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        S, M = self.columns, len(self.members)
+        flags = [m.update(bar) for m in self.members]
+        me = np.stack([e[:S] for e, _ in flags], axis=1) if M else np.zeros((S, 0), bool)
+        mx = np.stack([x[:S] for _, x in flags], axis=1) if M else np.zeros((S, 0), bool)
+        code = self.regime.update_codes(bar)
+        act = np.zeros((S, M), dtype=bool)
+        ok = code >= 0
+        act[ok] = self.active[code[ok]]
+        entries = np.asarray((me & act).any(axis=1), dtype=bool)
+        exits = np.asarray((mx & act).any(axis=1), dtype=bool)
+        if self.exit_on_switch and self.t > 0:
+            exits |= code != self.prev
+        self.prev = code
+        self.t += 1
         return entries, exits

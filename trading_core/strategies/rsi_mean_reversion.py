@@ -14,8 +14,10 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..features.indicators import rsi
-from ._common import hold, parse_grid, per_column, tile_cols
+from ..features.streaming import RsiState
+from ._common import HoldState, StreamBase, hold, parse_grid, per_column, tile_cols
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class RsiMeanReversionParams(StrategyParams):
@@ -68,3 +70,28 @@ class RsiMeanReversion:
             entry = np.concatenate([cache[w] < lo for w, lo, _ in triples], axis=1)
             exit_ = np.concatenate([cache[w] > up for w, _, up in triples], axis=1)
         return hold(entry, exit_, tile_cols(b.close, len(triples)), max_bars=self.params.max_bars)
+
+    def stream(self, n_symbols: int) -> RsiMeanReversionStream:
+        return RsiMeanReversionStream(self.params, n_symbols)
+
+
+class RsiMeanReversionStream(StreamBase):
+    """One ``RsiState`` per distinct window; the position state machine per bar (``HoldState``)."""
+
+    def __init__(self, params: RsiMeanReversionParams, n_symbols: int) -> None:
+        self.triples = params.triples()
+        super().__init__(len(self.triples) * n_symbols)
+        self.windows = sorted({w for w, _, _ in self.triples})
+        self.rsi = {w: RsiState(n_symbols, n=w) for w in self.windows}
+        self.hold = HoldState(self.columns, max_bars=params.max_bars)
+
+    def parts(self) -> dict[str, Any]:
+        return {"hold": self.hold, **{f"rsi{w}": st for w, st in self.rsi.items()}}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        now = {w: st.update(bar.close) for w, st in self.rsi.items()}
+        with np.errstate(invalid="ignore"):
+            entry = np.concatenate([now[w] < lo for w, lo, _ in self.triples])
+            exit_ = np.concatenate([now[w] > up for w, _, up in self.triples])
+        self.t += 1
+        return self.hold.update_simple(entry, exit_, np.tile(bar.close, len(self.triples)))

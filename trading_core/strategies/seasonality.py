@@ -6,10 +6,11 @@ three. Entry at the close of the first in-season bar, exit at the close of the f
 season, so the position is held over the bars that FOLLOW in-season bars (decided at the close,
 with no look-ahead).
 
-``anticipate=true`` decides for the NEXT bar instead, at ``ts + one bar`` (the median bar
-spacing): exact for 24/7 markets (crypto hours, days), wrong across weekends and holidays of an
-exchange calendar (Friday's next daily bar is "Saturday"). It reads only the clock, never a later
-bar. Examples: ``days=mon,tue`` ``months=11,12,1-4`` ("sell in May") ``hours=13-20``.
+``anticipate=true`` decides for the NEXT bar instead, at ``ts + one bar``, one bar being the
+(lower) median spacing of the last ``SPACING_BARS`` bars up to this one (no decision on the first
+bar, whose spacing is unknown): exact for 24/7 markets (crypto hours, days), wrong across weekends
+and holidays of an exchange calendar (Friday's next daily bar is "Saturday"). It reads only the
+clock of bars up to this one, never a later bar. Examples: ``days=mon,tue`` ``months=11,12,1-4`` ("sell in May") ``hours=13-20``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from numba import njit
 from pydantic import Field, field_validator
 
-from ._common import hold
+from ._common import HoldState, StreamBase, hold
 from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
+from .streaming import BarSlice
+
+SPACING_BARS = 64  # bar spacings whose median is "one bar" for anticipate
 
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _MONTHS = {m: i + 1 for i, m in enumerate(
@@ -103,8 +108,73 @@ class Seasonality(SingleVariantStrategy[SeasonalityParams]):
 
     def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
         b = as_bars(bars)
-        ts = b.ts
-        if self.params.anticipate and ts.shape[0] > 1:
-            ts = ts + np.int64(np.median(np.diff(ts)))
-        mask = np.repeat(in_season(ts, self.params)[:, None], b.n_symbols, axis=1)
+        if self.params.anticipate:
+            nxt, known = _next_bar_ts_nb(np.ascontiguousarray(b.ts, dtype=np.int64), SPACING_BARS)
+            season = in_season(nxt, self.params) & known
+        else:
+            season = in_season(b.ts, self.params)
+        mask = np.repeat(season[:, None], b.n_symbols, axis=1)
         return hold(mask, ~mask, b.close)
+
+    def stream(self, n_symbols: int) -> SeasonalityStream:
+        return SeasonalityStream(self.params, n_symbols)
+
+
+@njit(cache=True)
+def _lower_median_nb(x: np.ndarray) -> np.int64:
+    """The lower median of int64 values (exact; the order of ``x`` does not matter)."""
+    return np.sort(x)[(x.shape[0] - 1) // 2]
+
+
+@njit(cache=True)
+def _next_bar_ts_nb(ts: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: ``ts + spacing`` (spacing: lower median of the last ``w`` diffs up to that bar)
+    and whether a spacing is known (False on the first bar)."""
+    n = ts.shape[0]
+    nxt = ts.copy()
+    known = np.zeros(n, np.bool_)
+    for t in range(1, n):
+        lo = max(1, t - w + 1)
+        nxt[t] = ts[t] + _lower_median_nb(ts[lo:t + 1] - ts[lo - 1:t])
+        known[t] = True
+    return nxt, known
+
+
+class SeasonalityStream(StreamBase):
+    """The calendar of each bar's own ts (or ts + the median spacing so far) and ``HoldState``."""
+
+    _arrays = ("diffs",)
+
+    def __init__(self, params: SeasonalityParams, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.params = params
+        self.prev_ts = 0
+        self.diffs = np.zeros(SPACING_BARS, np.int64)  # ring of the last spacings
+        self.hold = HoldState(n_symbols)
+
+    def parts(self) -> dict[str, Any]:
+        return {"hold": self.hold}
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "prev_ts": self.prev_ts}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.prev_ts = int(state["prev_ts"])
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        ts = int(bar.ts)
+        if self.params.anticipate:
+            known = self.t > 0
+            if known:
+                self.diffs[(self.t - 1) % SPACING_BARS] = ts - self.prev_ts
+                step = _lower_median_nb(self.diffs[:min(self.t, SPACING_BARS)])
+                ok = bool(in_season(np.array([ts + step], np.int64), self.params)[0])
+            else:
+                ok = False
+        else:
+            ok = bool(in_season(np.array([ts], np.int64), self.params)[0])
+        self.prev_ts = ts
+        self.t += 1
+        mask = np.full(self.columns, ok)
+        return self.hold.update_simple(mask, ~mask, bar.close)

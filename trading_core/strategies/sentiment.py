@@ -23,7 +23,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from ..errors import InvalidInput, ProviderError
+from ._common import StreamBase
 from .base import BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice
 
 _DAY_MS = 86_400_000
 
@@ -207,6 +209,11 @@ class SentimentFilterParams(StrategyParams):
         return self
 
 
+def _history_start_s(first_bar_ms: int) -> float:
+    """Sentiment older than this (epoch s) is not read: 400 days before the first bar."""
+    return first_bar_ms / 1000 - 400 * 86_400
+
+
 def _inner_params(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in text.split(";"):
@@ -255,17 +262,19 @@ class SentimentFilter:
     def warmup_bars(self) -> int:
         return self.inner.warmup_bars()
 
+    def threshold(self) -> float:
+        p = self.params
+        return -p.vix_max if p.rule == "vix_level" else p.min_score
+
     def gate(self, bar_ts_ms: np.ndarray) -> BoolArray:
         """Bool (T,): entries allowed at each bar (False where no sentiment is known yet)."""
         if bar_ts_ms.shape[0] == 0:
             return np.zeros(0, dtype=np.bool_)
-        start = datetime.fromtimestamp(int(bar_ts_ms[0]) / 1000 - 400 * 86_400, tz=UTC)
+        start = datetime.fromtimestamp(_history_start_s(int(bar_ts_ms[0])), tz=UTC)
         end = datetime.fromtimestamp(int(bar_ts_ms[-1]) / 1000 + 1, tz=UTC)
         value = align_to_bars(self.provider.series(start, end), bar_ts_ms)
-        p = self.params
-        threshold = -p.vix_max if p.rule == "vix_level" else p.min_score
         with np.errstate(invalid="ignore"):
-            return value >= threshold  # NaN (unknown) -> closed
+            return value >= self.threshold()  # NaN (unknown) -> closed
 
     def signals(self, bars: Any) -> tuple[BoolArray, BoolArray]:
         b = as_bars(bars)
@@ -273,4 +282,76 @@ class SentimentFilter:
         ok = self.gate(b.ts)[:, None]
         if self.params.exit_on_risk_off:
             exits = exits | ~ok
+        return entries & ok, exits
+
+    def stream(self, n_symbols: int) -> SentimentFilterStream:
+        return SentimentFilterStream(self, n_symbols)
+
+
+class SentimentFilterStream(StreamBase):
+    """The inner strategy's stream, gated per bar by the latest sentiment value known at the bar's
+    open time (``align_to_bars``'s as-of rule).
+
+    The provider is read forward in chunks of ``CHUNK_S`` seconds from 400 days before the first
+    bar (as ``gate`` does); values stamped after the current bar wait in ``pending`` and are used
+    only once a bar opens at or after their stamp, so no bar sees a value published after it began.
+    """
+
+    CHUNK_S: ClassVar[int] = 30 * 86_400
+
+    def __init__(self, strategy: SentimentFilter, n_symbols: int) -> None:
+        self.inner = strategy.inner.stream(n_symbols)
+        super().__init__(self.inner.columns)
+        self.strategy = strategy
+        self.start_s = math.nan  # the history start (epoch s), set by the first bar
+        self.fetched_end_s = 0  # provider read up to here (exclusive, whole epoch seconds)
+        self.last_value = math.nan
+        self.pending_ts = np.zeros(0, np.int64)
+        self.pending_value = np.zeros(0)
+
+    def parts(self) -> dict[str, Any]:
+        return {"inner": self.inner}
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "start_s": self.start_s, "fetched_end_s": self.fetched_end_s,
+                "last_value": self.last_value, "pending_ts": self.pending_ts.copy(),
+                "pending_value": self.pending_value.copy()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.start_s = float(state["start_s"])
+        self.fetched_end_s = int(state["fetched_end_s"])
+        self.last_value = float(state["last_value"])
+        self.pending_ts = np.asarray(state["pending_ts"], dtype=np.int64).copy()
+        self.pending_value = np.asarray(state["pending_value"], dtype=np.float64).copy()
+
+    def _read_until(self, ts_ms: int) -> None:
+        """Read the provider until it has been read past ``ts_ms``."""
+        while self.fetched_end_s * 1000 <= ts_ms:
+            first = self.t == 0 and self.fetched_end_s == 0
+            start = datetime.fromtimestamp(self.start_s if first else self.fetched_end_s, tz=UTC)
+            end_s = ts_ms // 1000 + 1 + self.CHUNK_S
+            frame = self.strategy.provider.series(start, datetime.fromtimestamp(end_s, tz=UTC))
+            if frame.height:
+                self.pending_ts = np.concatenate(
+                    [self.pending_ts, frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64)])
+                self.pending_value = np.concatenate(
+                    [self.pending_value, frame["value"].to_numpy().astype(np.float64)])
+            self.fetched_end_s = end_s
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        ts = int(bar.ts)
+        if self.t == 0:
+            self.start_s = _history_start_s(ts)
+        self._read_until(ts)
+        known = int(np.searchsorted(self.pending_ts, ts, side="right"))
+        if known:
+            self.last_value = float(self.pending_value[known - 1])
+            self.pending_ts = self.pending_ts[known:]
+            self.pending_value = self.pending_value[known:]
+        ok = bool(self.last_value >= self.strategy.threshold())  # NaN (unknown) -> closed
+        entries, exits = self.inner.update(bar)
+        self.t += 1
+        if self.strategy.params.exit_on_risk_off and not ok:
+            exits = np.ones_like(exits)
         return entries & ok, exits

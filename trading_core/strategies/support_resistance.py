@@ -24,8 +24,10 @@ import numpy as np
 from pydantic import Field
 
 from ..features.levels import support_resistance
-from ._common import hold, per_column, prev
+from ..features.streaming import SupportResistanceState
+from ._common import HoldState, StreamBase, hold, per_column, prev
 from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class SupportResistanceParams(StrategyParams):
@@ -64,3 +66,43 @@ class SupportResistance(SingleVariantStrategy[SupportResistanceParams]):
             # Trailing exit: the support known at the previous close rises as new pivot lows form.
             trail = b.close < prev(sup) * (1 - tol)
             return hold(entry, trail, b.close, stop_px=r1 * (1 - tol))
+
+    def stream(self, n_symbols: int) -> SupportResistanceStream:
+        return SupportResistanceStream(self.params, n_symbols)
+
+
+class SupportResistanceStream(StreamBase):
+    """``SupportResistanceState`` plus the previous bar's levels and close, and ``HoldState``."""
+
+    _arrays = ("prev_sup", "prev_res", "prev_close")
+
+    def __init__(self, params: SupportResistanceParams, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.p = params
+        self.levels = SupportResistanceState(n_symbols, k=params.pivot_k, n=params.lookback, tol=params.cluster_tol,
+                                             min_touches=params.min_touches)
+        self.hold = HoldState(n_symbols)
+        self.prev_sup = np.full(n_symbols, np.nan)
+        self.prev_res = np.full(n_symbols, np.nan)
+        self.prev_close = np.full(n_symbols, np.nan)
+
+    def parts(self) -> dict[str, Any]:
+        return {"levels": self.levels, "hold": self.hold}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        sup, res = self.levels.update(bar.high, bar.low, bar.close)
+        tol = self.p.tolerance
+        close = bar.close
+        with np.errstate(invalid="ignore"):
+            if self.p.mode == "bounce":
+                entry = (bar.low <= sup * (1 + tol)) & (close >= sup)
+                out = self.hold.update_simple(entry, np.zeros(self.columns, np.bool_), close,
+                                              stop_px=sup * (1 - tol), target_px=res * (1 - tol))
+            else:
+                r1 = self.prev_res
+                entry = (close > r1 * (1 + tol)) & (self.prev_close <= r1)
+                trail = close < self.prev_sup * (1 - tol)
+                out = self.hold.update_simple(entry, trail, close, stop_px=r1 * (1 - tol))
+        self.prev_sup, self.prev_res, self.prev_close = sup, res, np.array(close, dtype=np.float64)
+        self.t += 1
+        return out

@@ -15,8 +15,10 @@ import numpy as np
 from pydantic import Field
 
 from ..features.levels import volume_profile
-from ._common import hold, per_column
+from ..features.streaming import VolumeProfileState
+from ._common import HoldState, StreamBase, hold, per_column
 from .base import BoolArray, SingleVariantStrategy, StrategyParams, as_bars
+from .streaming import BarSlice
 
 
 class VolumeProfileParams(StrategyParams):
@@ -45,3 +47,26 @@ class VolumeProfile(SingleVariantStrategy[VolumeProfileParams]):
         stop = b.close * (1 - p.stop_pct) if p.stop_pct > 0 else None
         with np.errstate(invalid="ignore"):
             return hold(b.close < val, b.close >= poc, b.close, stop_px=stop)
+
+    def stream(self, n_symbols: int) -> VolumeProfileStream:
+        return VolumeProfileStream(self.params, n_symbols)
+
+
+class VolumeProfileStream(StreamBase):
+    """``VolumeProfileState`` (the batch kernel on the last ``window`` bars) and ``HoldState``."""
+
+    def __init__(self, params: VolumeProfileParams, n_symbols: int) -> None:
+        super().__init__(n_symbols)
+        self.p = params
+        self.profile = VolumeProfileState(n_symbols, n=params.window, bins=params.bins, value_area=params.value_area)
+        self.hold = HoldState(n_symbols)
+
+    def parts(self) -> dict[str, Any]:
+        return {"profile": self.profile, "hold": self.hold}
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        poc, _, val = self.profile.update(bar.high, bar.low, bar.close, bar.volume)
+        stop = bar.close * (1 - self.p.stop_pct) if self.p.stop_pct > 0 else None
+        self.t += 1
+        with np.errstate(invalid="ignore"):
+            return self.hold.update_simple(bar.close < val, bar.close >= poc, bar.close, stop_px=stop)

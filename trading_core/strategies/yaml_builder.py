@@ -24,6 +24,18 @@ assignment of the atoms (at most 4, so at most 16 passes) and the shared numba p
 the right one at each bar. ``stop_loss_pct``/``take_profit_pct`` become exits when the CLOSE
 crosses entry close x (1 -/+ pct), decided at the close like every other signal; they are also
 exposed as ``strategy.stops`` for a runner that can place real intrabar stop orders.
+
+Limits (refused with the line and column, like any other rule error): nesting deeper than
+``MAX_DEPTH``, numbers that are not finite floats (``1e999``, a 400-digit integer), a constant
+operation Python cannot compute (``1 / (2 - 2)``; dividing a series by 0 gives inf as in NumPy).
+
+``strategy.stream(n_symbols)`` decides one bar at a time (``strategies.streaming``): each rule is
+compiled once into closures over this bar's (n_symbols,) values performing the same operations as
+the batch evaluator, ``prev(x, n)`` reads a ring of the last n values, crossings the previous
+bar's operands, the indicators are ``features.streaming`` states (the same compiled steps as the
+batch functions) and the position loop advances with ``_common.hold_step``, the step of
+``hold_nb``. So the stream equals ``signals`` bit for bit, at O(1) (recursive indicators) or
+O(window) per bar, and ``state()``/``load_state`` continue it exactly.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,13 +52,16 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import yaml
+from numba import njit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InvalidInput
 from ..features import indicators as ind
 from ..features import levels as lv
+from ..features import streaming as fst
 from . import _common as cm
 from .base import Bars, BoolArray, StrategyParams, as_bars
+from .streaming import BarSlice, SignalStream
 
 __all__ = ["RuleSpec", "YamlStrategy", "YamlStrategyError", "YamlStrategyParams", "load_yaml_strategy",
            "parse_yaml_strategy"]
@@ -56,6 +72,7 @@ BOOL_NAMES = {"true": True, "false": False}  # YAML spelling; Python's True/Fals
 FUNCTIONS = {"crosses_above": 2, "crosses_below": 2, "prev": 2, "abs": 1, "min": 2, "max": 2}
 MAX_ATOMS = 4
 MAX_EXPR_CHARS = 2000
+MAX_DEPTH = 100  # nesting of an expression tree (deeper ones would exhaust Python's stack)
 # The default keeps ``get_strategy("yaml", {})`` valid like every other registered strategy.
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "config" / "strategies" / "rsi_trend_pullback.yaml"
 TOP_KEYS = ("name", "description", "indicators", "entry", "exit", "stop_loss_pct", "take_profit_pct")
@@ -165,14 +182,6 @@ class _Fib(_P):
         return 2 * self.pivot_k + 1
 
 
-def _rolling(x: np.ndarray, n: int, fn: Callable[..., np.ndarray]) -> np.ndarray:
-    """Rolling max/min over ``n`` bars (NaN in warm-up); private: features has no such helper."""
-    out = np.full(x.shape, np.nan)
-    if x.shape[0] >= n:
-        out[n - 1:] = fn(np.lib.stride_tricks.sliding_window_view(x, n, axis=0), axis=-1)
-    return out
-
-
 def _src(b: Bars, p: _P) -> np.ndarray:
     return getattr(b, p.source)  # type: ignore[no-any-return]
 
@@ -192,8 +201,8 @@ _FNS: dict[str, tuple[type[_P], Callable[[Bars, Any], np.ndarray]]] = {
     "realised_vol": (_Vol, lambda b, p: cm.per_column(ind.realised_vol, _src(b, p), n=p.window,
                                                       periods_per_year=p.periods_per_year)),
     "percentile": (_Pct, lambda b, p: cm.per_column(ind.rolling_percentile, _src(b, p), n=p.window)),
-    "highest": (_Window, lambda b, p: _rolling(_src(b, p), p.window, np.max)),
-    "lowest": (_Window, lambda b, p: _rolling(_src(b, p), p.window, np.min)),
+    "highest": (_Window, lambda b, p: cm.per_column(ind.rolling_max, _src(b, p), n=p.window)),
+    "lowest": (_Window, lambda b, p: cm.per_column(ind.rolling_min, _src(b, p), n=p.window)),
     "volume_profile": (_Vp, lambda b, p: cm.per_column(lv.volume_profile, b.high, b.low, b.close, b.volume,
                                                        n=p.window, bins=p.bins, value_area=p.value_area)[
         ("poc", "vah", "val").index(p.output)]),
@@ -234,6 +243,47 @@ def _number(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
         return float(node.value)
     return None
+
+
+def _fold(node: ast.AST) -> float | None:
+    """The value of a subtree made of numeric literals, unary -/+ and + - * / only (the part the
+    evaluator computes with Python floats rather than arrays), else None. An operation Python
+    refuses (``1 / 0``) is a ``_Bad`` at that operator."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        v = _fold(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
+        a, b = _fold(node.left), _fold(node.right)
+        if a is None or b is None:
+            return None
+        try:
+            return float(_BIN[type(node.op)](a, b))
+        except ArithmeticError as e:
+            msg = "division by zero" if isinstance(e, ZeroDivisionError) else str(e)
+            raise _Bad(node, f"{msg} in the constant {ast.unparse(node)!r}") from None
+    return _number(node)
+
+
+def _precheck(tree: ast.AST, text: str) -> None:
+    """Before the (recursive) checker: bound the nesting depth and refuse numbers that are not
+    finite floats, both without recursion (``ast.walk`` is iterative)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Bad(node, f"expression nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and \
+                not isinstance(node.value, bool):
+            try:
+                ok = math.isfinite(float(node.value))
+            except OverflowError:
+                ok = False
+            if not ok:
+                shown = ast.get_source_segment(text, node) or "literal"
+                shown = shown if len(shown) <= 16 else f"{shown[:12]}..."
+                raise _Bad(node, f"number {shown} is too large (numbers must be finite floats)")
 
 
 @dataclass
@@ -303,6 +353,7 @@ class _Checker:
                 raise _Bad(node, f"operator {type(node.op).__name__} is not allowed; use + - * /")
             self._want(node.left, "num", "arithmetic operand")
             self._want(node.right, "num", "arithmetic operand")
+            _fold(node)  # a constant operation that Python cannot compute (1 / 0) is refused here
             return "num"
         if isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
@@ -338,7 +389,7 @@ class _Checker:
                 raise _Bad(node, f"{fn} takes exactly {FUNCTIONS[fn]} positional argument(s)")
             if fn == "prev":
                 n = _number(node.args[1])
-                if n is None or n != int(n) or n < 1:
+                if n is None or not math.isfinite(n) or n != int(n) or n < 1:
                     raise _Bad(node.args[1], "prev(x, n) needs a whole number n >= 1")
                 self._want(node.args[0], "num", "prev argument")
                 return "num"
@@ -487,8 +538,11 @@ def _compile_rule(src: str, text: Any, node: yaml.Node, key: str, names: set[str
     except SyntaxError as e:
         ln, c = where(e.lineno, None if e.offset is None else e.offset - 1)
         raise YamlStrategyError(src, ln, c, f"{key}: syntax error: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise YamlStrategyError(src, *where(1, 0), f"{key}: expression nested too deeply") from None
     rule = Rule(text=expr, tree=tree)
     try:
+        _precheck(tree.body, expr)
         _Checker(rule, names, allow_state)._want(tree.body, "bool", key)
     except _Bad as e:
         n = e.node
@@ -655,7 +709,389 @@ class YamlStrategy:
         return cm.hold_nb(np.ascontiguousarray(entry), np.ascontiguousarray(table), ops, vals,
                           np.ascontiguousarray(b.close), np.ascontiguousarray(stop), np.ascontiguousarray(target))
 
+    def stream(self, n_symbols: int) -> SignalStream:
+        """The rules one bar at a time on ``n_symbols`` symbols; equal to ``signals`` bit for bit."""
+        return YamlSignalStream(self.spec, n_symbols)
+
 
 def load_yaml_strategy(path: str | Path) -> YamlStrategy:
     """Read, validate and build the strategy in ``path`` (errors name the file, line and column)."""
     return YamlStrategy(YamlStrategyParams(file=str(path)))
+
+
+# ############# Streaming: one bar at a time ############# #
+
+
+# The output order of the multi-output indicators (as the batch functions return them).
+_OUTPUTS = {"macd": ("line", "signal", "hist"), "bollinger": ("mid", "upper", "lower", "pctb", "width"),
+            "adx": ("adx", "plus_di", "minus_di"), "volume_profile": ("poc", "vah", "val"),
+            "support_resistance": ("support", "resistance")}
+
+
+class _IndicatorStream:
+    """One declared indicator, per bar: a ``features.streaming`` state fed this bar's inputs (the
+    same compiled steps and window kernels as the batch function, so equal bit for bit), and the
+    declared output picked from its result."""
+
+    def __init__(self, ispec: IndicatorSpec, n_cols: int) -> None:
+        p: Any = ispec.params
+        src, hlc = (p.source,), ("high", "low", "close")
+        made: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {
+            "sma": (lambda: fst.SmaState(n_cols, n=p.window), src),
+            "ema": (lambda: fst.EmaState(n_cols, n=p.window), src),
+            "rsi": (lambda: fst.RsiState(n_cols, n=p.window), src),
+            "macd": (lambda: fst.MacdState(n_cols, fast=p.fast, slow=p.slow, signal=p.signal), src),
+            "bollinger": (lambda: fst.BollingerState(n_cols, n=p.window, k=p.k), src),
+            "atr": (lambda: fst.AtrState(n_cols, n=p.window), hlc),
+            "adx": (lambda: fst.AdxState(n_cols, n=p.window), hlc),
+            "ma_slope": (lambda: fst.MaSlopeState(n_cols, n=p.window, k=p.k), src),
+            "realised_vol": (lambda: fst.RealisedVolState(n_cols, n=p.window, periods_per_year=p.periods_per_year),
+                             src),
+            "percentile": (lambda: fst.RollingPercentileState(n_cols, n=p.window), src),
+            "highest": (lambda: fst.RollingMaxState(n_cols, n=p.window), src),
+            "lowest": (lambda: fst.RollingMinState(n_cols, n=p.window), src),
+            "volume_profile": (lambda: fst.VolumeProfileState(n_cols, n=p.window, bins=p.bins,
+                                                              value_area=p.value_area), (*hlc, "volume")),
+            "support_resistance": (lambda: fst.SupportResistanceState(n_cols, k=p.pivot_k, n=p.window, tol=p.tol,
+                                                                      min_touches=p.min_touches), hlc),
+            # (n_cols, 1): the one declared ratio
+            "fibonacci": (lambda: fst.FibonacciState(n_cols, k=p.pivot_k, n=p.window, ratios=(p.ratio,)),
+                          ("high", "low")),
+        }
+        factory, self.inputs = made[ispec.fn]
+        out = getattr(p, "output", None)
+        self.pick = _OUTPUTS[ispec.fn].index(out) if out is not None else None
+        self.ind = factory()
+        self.fib = ispec.fn == "fibonacci"
+
+    def update(self, bar: BarSlice) -> np.ndarray:
+        v = self.ind.update(*(getattr(bar, name) for name in self.inputs))
+        if self.pick is not None:
+            v = v[self.pick]
+        elif self.fib:
+            v = v[:, 0]
+        return np.ascontiguousarray(v, dtype=np.float64)
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.ind.state())
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.ind.load_state(state)
+
+
+class _Prev:
+    """``prev(x, n)``: the last n values of x in a ring (grown to n as the history grows)."""
+
+    def __init__(self, n: int, n_cols: int) -> None:
+        self.n = n
+        self.buf = np.full((min(n, 16), n_cols), np.nan)
+
+    def step(self, x: np.ndarray, t: int) -> np.ndarray:
+        i = t % self.n
+        out = self.buf[i].copy() if t >= self.n else np.full(x.shape, np.nan)
+        if i >= self.buf.shape[0]:  # only while t < n
+            grown = np.full((min(self.n, max(2 * self.buf.shape[0], i + 1)), x.shape[0]), np.nan)
+            grown[:self.buf.shape[0]] = self.buf
+            self.buf = grown
+        self.buf[i] = x
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"buf": self.buf.copy()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.buf = np.array(state["buf"], dtype=np.float64)
+
+
+class _Cross:
+    """``crosses_above(a, b)``: the previous bar's a and b (NaN before the first bar: False)."""
+
+    def __init__(self, n_cols: int) -> None:
+        self.a = np.full(n_cols, np.nan)
+        self.b = np.full(n_cols, np.nan)
+
+    def step(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = (a > b) & (self.a <= self.b)
+        self.a, self.b = a.copy(), b.copy()
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"a": self.a.copy(), "b": self.b.copy()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.a, self.b = np.array(state["a"], dtype=np.float64), np.array(state["b"], dtype=np.float64)
+
+
+def _has_atom(rule: Rule) -> set[int]:
+    """ids of the nodes whose subtree holds a bars_held atom (their value depends on the position)."""
+    out: set[int] = set()
+
+    def walk(node: ast.AST) -> bool:
+        found = any([walk(c) for c in ast.iter_child_nodes(node)])
+        if isinstance(node, ast.Compare):
+            found = found or any((id(node), i) in rule.atom_of for i in range(len(node.ops)))
+        if found:
+            out.add(id(node))
+        return found
+
+    walk(rule.tree.body)
+    return out
+
+
+def _bc(v: Any, shape: tuple[int, ...]) -> Any:
+    """``np.broadcast_to`` without its cost when ``v`` already has the shape (the same values)."""
+    if isinstance(v, np.ndarray) and v.shape == shape:
+        return v
+    return np.broadcast_to(v, shape)
+
+
+class _RuleStream:
+    """A checked rule compiled once into closures over this bar's (n_cols,) values.
+
+    The same operations as ``_evaluate`` on the same element values, so the results are equal
+    bit for bit; ``prev`` and crossings keep the history they need (``_Prev``, ``_Cross``). The
+    subtrees free of bars_held atoms are computed once per bar (each stateful node steps exactly
+    once); only the and/or/not/compare nodes above atoms are re-evaluated per truth assignment.
+    """
+
+    def __init__(self, rule: Rule, n_cols: int) -> None:
+        self.rule, self.shape = rule, (n_cols,)
+        self.env: dict[str, np.ndarray] = {}
+        self.t = 0
+        self.nodes: list[_Prev | _Cross] = []
+        self._slots: list[Callable[[], Any]] = []
+        self._vals: list[Any] = []
+        self._atomic = _has_atom(rule)
+        self._root = self._bits_fn(rule.tree.body)
+        self.n_atoms = len(rule.atoms)
+
+    def step(self, env: dict[str, np.ndarray], t: int) -> np.ndarray:
+        """This bar's rule, (2**K, n_cols) bool: row m for the atom truth assignment m."""
+        self.env.clear()
+        self.env.update(env)
+        self.t = t
+        k = self.n_atoms
+        out = np.empty((2 ** k, self.shape[0]), dtype=np.bool_)
+        with np.errstate(all="ignore"):
+            self._vals[:] = [s() for s in self._slots]
+            for m in range(2 ** k):
+                out[m] = self._root(tuple(bool(m >> i & 1) for i in range(k)))
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {f"{i}.{key}": v for i, node in enumerate(self.nodes) for key, v in node.state().items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for i, node in enumerate(self.nodes):
+            node.load_state({key.split(".", 1)[1]: v for key, v in state.items() if key.split(".", 1)[0] == str(i)})
+
+    # -- compilation --
+
+    def _slot(self, node: ast.AST) -> Callable[[tuple[bool, ...]], Any]:
+        i = len(self._slots)
+        self._slots.append(self._fn(node))
+        vals = self._vals
+        return lambda bits: vals[i]
+
+    def _bits_fn(self, node: ast.AST) -> Callable[[tuple[bool, ...]], Any]:
+        """Nodes above atoms: and/or, not, and comparisons holding an atom."""
+        if id(node) not in self._atomic:
+            return self._slot(node)
+        shape = self.shape
+        if isinstance(node, ast.BoolOp):
+            fs = [self._bits_fn(v) for v in node.values]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+
+            def boolop(bits: tuple[bool, ...]) -> Any:
+                vals = [_bc(f(bits), shape) for f in fs]
+                out = vals[0]
+                for v in vals[1:]:
+                    out = combine(out, v)
+                return out
+            return boolop
+        if isinstance(node, ast.UnaryOp):
+            f = self._bits_fn(node.operand)
+            return lambda bits: np.logical_not(f(bits))
+        assert isinstance(node, ast.Compare)
+        sides = [node.left, *node.comparators]
+        pairs: list[tuple[int, Any, int, int]] = []
+        side_fn: dict[int, Callable[[tuple[bool, ...]], Any]] = {}
+        for i, op in enumerate(node.ops):
+            atom = self.rule.atom_of.get((id(node), i))
+            if atom is None:
+                for s in (i, i + 1):
+                    if s not in side_fn:
+                        side_fn[s] = self._slot(sides[s])
+            pairs.append((-1 if atom is None else atom, _CMP[type(op)][0], i, i + 1))
+
+        def compare(bits: tuple[bool, ...]) -> Any:
+            out = np.ones(shape, dtype=np.bool_)
+            for atom, cmp, a, b in pairs:
+                if atom >= 0:
+                    out = out & bits[atom]
+                else:
+                    out = out & _bc(cmp(side_fn[a](bits), side_fn[b](bits)), shape)
+            return out
+        return compare
+
+    def _fn(self, node: ast.AST) -> Callable[[], Any]:  # noqa: C901 - one branch per construct
+        """An atom-free subtree: evaluated once per bar, in the same operations as ``_evaluate``."""
+        shape, env = self.shape, self.env
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                const_b = np.full(shape, node.value, dtype=np.bool_)
+                return lambda: const_b
+            const_f = float(node.value)  # type: ignore[arg-type]  # the checker admitted numbers only
+            return lambda: const_f
+        if isinstance(node, ast.Name):
+            if node.id in BOOL_NAMES:
+                name_b = np.full(shape, BOOL_NAMES[node.id], dtype=np.bool_)
+                return lambda: name_b
+            name = node.id
+            return lambda: env[name]
+        if isinstance(node, ast.BoolOp):
+            fs = [self._fn(v) for v in node.values]
+            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+
+            def boolop() -> Any:
+                vals = [_bc(f(), shape) for f in fs]
+                out = vals[0]
+                for v in vals[1:]:
+                    out = combine(out, v)
+                return out
+            return boolop
+        if isinstance(node, ast.UnaryOp):
+            f = self._fn(node.operand)
+            if isinstance(node.op, ast.Not):
+                return lambda: np.logical_not(f())
+            if isinstance(node.op, ast.USub):
+                return lambda: -f()
+            return f
+        if isinstance(node, ast.BinOp):
+            op, lf, rf = _BIN[type(node.op)], self._fn(node.left), self._fn(node.right)
+            return lambda: op(lf(), rf())
+        if isinstance(node, ast.Compare):
+            # each side once per bar (a chained middle side is read by two comparisons)
+            side_fns = [self._fn(s) for s in (node.left, *node.comparators)]
+            cmps = [_CMP[type(op)][0] for op in node.ops]
+
+            def compare() -> Any:
+                vals = [f() for f in side_fns]
+                out = np.ones(shape, dtype=np.bool_)
+                for i, cmp in enumerate(cmps):
+                    out = out & _bc(cmp(vals[i], vals[i + 1]), shape)
+                return out
+            return compare
+        assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        fn = node.func.id
+        args = [self._fn(a) for a in node.args[:1 if fn == "prev" else None]]
+
+        def floats(f: Callable[[], Any]) -> np.ndarray:
+            return _bc(np.asarray(f(), dtype=np.float64), shape)
+        if fn == "prev":
+            prev = _Prev(int(_number(node.args[1]) or 1), shape[0])
+            self.nodes.append(prev)
+            return lambda: prev.step(floats(args[0]), self.t)
+        if fn in ("crosses_above", "crosses_below"):
+            cross = _Cross(shape[0])
+            self.nodes.append(cross)
+            if fn == "crosses_above":
+                return lambda: cross.step(floats(args[0]), floats(args[1]))
+            return lambda: cross.step(floats(args[1]), floats(args[0]))
+        if fn == "abs":
+            return lambda: np.abs(floats(args[0]))
+        if fn == "min":
+            return lambda: np.minimum(floats(args[0]), floats(args[1]))
+        return lambda: np.maximum(floats(args[0]), floats(args[1]))
+
+
+@njit(cache=True)
+def _hold_bar_nb(long: np.ndarray, t0: np.ndarray, stop: np.ndarray, target: np.ndarray, t: int,
+                 entry: np.ndarray, exit_table: np.ndarray, atom_ops: np.ndarray, atom_vals: np.ndarray,
+                 close: np.ndarray, stop_px: np.ndarray, target_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bar t of ``hold_nb`` for every column (the same ``hold_step``); updates the state in place."""
+    n = entry.shape[0]
+    entries = np.zeros(n, dtype=np.bool_)
+    exits = np.zeros(n, dtype=np.bool_)
+    for j in range(n):
+        r = cm.hold_step(long[j], t0[j], stop[j], target[j], t, entry[j], exit_table[:, j], atom_ops, atom_vals,
+                         close[j], stop_px[j], target_px[j])
+        long[j] = r[0]
+        t0[j] = r[1]
+        stop[j] = r[2]
+        target[j] = r[3]
+        entries[j] = r[4]
+        exits[j] = r[5]
+    return entries, exits
+
+
+class YamlSignalStream:
+    """``SignalStream`` of a YAML strategy: per bar, the indicators step once, the rules are
+    evaluated on this bar's values and the position state machine (``cm.hold_step``, the step
+    of the batch ``hold_nb``) advances one bar. Equal bit for bit to ``YamlStrategy.signals``."""
+
+    def __init__(self, spec: RuleSpec, n_symbols: int) -> None:
+        if n_symbols < 1:
+            raise ValueError("n_symbols must be >= 1")
+        self.spec, self.columns = spec, int(n_symbols)
+        n = self.columns
+        self._inds = {name: _IndicatorStream(ispec, n) for name, ispec in spec.indicators.items()}
+        self._entry = _RuleStream(spec.entry, n)
+        self._exit = _RuleStream(spec.exit, n)
+        self._ops = np.array([a[0] for a in spec.exit.atoms], dtype=np.int64)
+        self._atom_vals = np.array([a[1] for a in spec.exit.atoms], dtype=np.float64)
+        self.t = 0
+        self.long = np.zeros(n, dtype=np.bool_)
+        self.t0 = np.zeros(n, dtype=np.int64)
+        self.stop = np.full(n, np.nan)
+        self.target = np.full(n, np.nan)
+        self.values: dict[str, np.ndarray] = {}  # the last bar's prices and indicators, (n_symbols,)
+
+    def update(self, bar: BarSlice) -> tuple[BoolArray, BoolArray]:
+        env = {name: np.asarray(getattr(bar, name), dtype=np.float64) for name in PRICE_NAMES}
+        if any(v.shape != (self.columns,) for v in env.values()):
+            raise ValueError(f"bar has {env['close'].shape} prices, this stream runs {self.columns} symbols")
+        for name, istream in self._inds.items():
+            env[name] = istream.update(bar)
+        self.values = env
+        t = self.t
+        entry = self._entry.step(env, t)[0]
+        table = self._exit.step(env, t)
+        close = env["close"]
+        sl, tp = self.spec.stop_loss_pct, self.spec.take_profit_pct
+        nan = np.full(close.shape, np.nan)
+        stop = close * (1 - sl) if sl else nan
+        target = close * (1 + tp) if tp else nan
+        ent, ex = _hold_bar_nb(self.long, self.t0, self.stop, self.target, t, entry, table, self._ops,
+                               self._atom_vals, close, stop, target)
+        self.t = t + 1
+        return ent, ex
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"columns": self.columns, "t": self.t, "long": self.long.copy(),
+                               "t0": self.t0.copy(), "stop": self.stop.copy(), "target": self.target.copy()}
+        for name, istream in self._inds.items():
+            out.update({f"ind:{name}:{k}": _copy(v) for k, v in istream.state().items()})
+        out.update({f"entry:{k}": v for k, v in self._entry.state().items()})
+        out.update({f"exit:{k}": v for k, v in self._exit.state().items()})
+        return out
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if int(state["columns"]) != self.columns:
+            raise ValueError(f"state of a {state['columns']}-column stream, this one has {self.columns}")
+        self.t = int(state["t"])
+        self.long = np.array(state["long"], dtype=np.bool_)
+        self.t0 = np.array(state["t0"], dtype=np.int64)
+        self.stop = np.array(state["stop"], dtype=np.float64)
+        self.target = np.array(state["target"], dtype=np.float64)
+
+        def part(prefix: str) -> dict[str, Any]:
+            return {k[len(prefix):]: _copy(v) for k, v in state.items() if k.startswith(prefix)}
+        for name, istream in self._inds.items():
+            istream.load_state(part(f"ind:{name}:"))
+        self._entry.load_state(part("entry:"))
+        self._exit.load_state(part("exit:"))
+
+
+def _copy(v: Any) -> Any:
+    return v.copy() if isinstance(v, np.ndarray) else v

@@ -44,7 +44,7 @@ class OrderSubmitted(Event):
     size_mode: str  # qty | all_in | risk | close
     qty: float  # a quantity for qty orders; the sizing parameter otherwise
     price: float | None = None  # stop/limit level
-    purpose: str = "signal"  # signal | protect | trail | rebalance | kill_switch | scale
+    purpose: str = "signal"  # signal | protect | trail | rebalance | kill_switch | scale_in | average_down | scale_out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

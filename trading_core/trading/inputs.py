@@ -5,7 +5,9 @@ must see exactly what the session would have seen, so nothing here may look at a
 Every tracker carries a small state (``state()``/``load_state()``) and is seeded by feeding it
 the history before the first traded bar. The arithmetic is that of the batch functions the
 rest of the platform uses (``features.indicators``, ``risk.orders.average_daily_volume``,
-``risk.market_filter``), so a replay gives the batch values bit for bit (tests pin it).
+``risk.market_filter``), so a replay gives the batch values bit for bit (tests pin it) -- except
+ADV, whose day totals add bars one by one where polars sums a day at once: equal for whole-unit
+volumes, within 1e-13 relative otherwise.
 """
 
 from __future__ import annotations

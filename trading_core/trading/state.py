@@ -9,6 +9,7 @@ encodes to the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -18,7 +19,8 @@ import numpy as np
 
 __all__ = ["encode_state", "decode_state", "StateFormatError"]
 
-_MAGIC = b"TRST1\n"
+_MAGIC = b"TRST2\n"
+_DIGEST = 32  # sha256 of everything after it: a flipped bit anywhere is an error, not a new state
 
 
 class StateFormatError(ValueError):
@@ -32,7 +34,7 @@ def _pack(obj: Any, blobs: list[bytes]) -> Any:
         if obj.dtype.hasobject:
             raise TypeError("object arrays cannot be stored in a Trader state")
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(obj), allow_pickle=False)
+        np.save(buf, obj if obj.flags.c_contiguous else obj.copy(order="C"), allow_pickle=False)
         blobs.append(buf.getvalue())
         return {"__nd__": len(blobs) - 1}
     if isinstance(obj, np.generic):
@@ -75,30 +77,36 @@ def _unpack(obj: Any, blobs: list[np.ndarray]) -> Any:
 def encode_state(state: Any) -> bytes:
     blobs: list[bytes] = []
     head = json.dumps(_pack(state, blobs), separators=(",", ":"), allow_nan=False).encode()
-    parts = [_MAGIC, struct.pack("<QI", len(head), len(blobs)), head]
+    parts = [struct.pack("<QI", len(head), len(blobs)), head]
     for b in blobs:
         parts += [struct.pack("<Q", len(b)), b]
-    return b"".join(parts)
+    body = b"".join(parts)
+    return _MAGIC + hashlib.sha256(body).digest() + body
 
 
 def decode_state(data: bytes) -> Any:
     mv = memoryview(data)
-    if bytes(mv[:len(_MAGIC)]) != _MAGIC:
-        raise StateFormatError("not a Trader state (bad header)")
+    n = len(_MAGIC)
+    if bytes(mv[:n]) != _MAGIC:
+        raise StateFormatError("not a Trader state (bad header or another version)")
+    digest, body = bytes(mv[n:n + _DIGEST]), mv[n + _DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise StateFormatError("corrupt Trader state: checksum mismatch (truncated or altered)")
     try:
-        off = len(_MAGIC)
-        n_head, n_blobs = struct.unpack_from("<QI", mv, off)
-        off += 12
-        head = json.loads(bytes(mv[off:off + n_head]))
+        n_head, n_blobs = struct.unpack_from("<QI", body, 0)
+        off = 12
+        head = json.loads(bytes(body[off:off + n_head]))
         off += n_head
         blobs = []
         for _ in range(n_blobs):
-            (n,) = struct.unpack_from("<Q", mv, off)
+            (k,) = struct.unpack_from("<Q", body, off)
             off += 8
-            blobs.append(np.load(io.BytesIO(bytes(mv[off:off + n])), allow_pickle=False))
-            off += n
-    except (struct.error, ValueError, EOFError) as e:
-        raise StateFormatError(f"corrupt Trader state: {e}") from None
-    if off != len(data):
-        raise StateFormatError("corrupt Trader state: trailing bytes")
-    return _unpack(head, blobs)
+            blobs.append(np.load(io.BytesIO(bytes(body[off:off + k])), allow_pickle=False))
+            off += k
+        if off != len(body):
+            raise StateFormatError("corrupt Trader state: trailing bytes")
+        return _unpack(head, blobs)
+    except StateFormatError:
+        raise
+    except Exception as e:  # any malformed content is a format error, never a crash elsewhere
+        raise StateFormatError(f"corrupt Trader state: {type(e).__name__}: {e}") from None

@@ -132,6 +132,8 @@ class Trader:
         self._paused = False
         self._recheck = False  # a column's side was set since the engine was last read back
         self.last_fills = np.zeros(0, E.FILL_DTYPE)  # the engine's fill records of the last bar
+        self._q = np.zeros(self.C)  # each column's cell of the book: signed quantity, last mark
+        self._last = np.zeros(self.C)
         self._events: list[ev.Event] = []
         # run records, drained by the caller (a backtest keeps them, a paper session stores them)
         self.decisions: list[np.ndarray] = []
@@ -177,17 +179,14 @@ class Trader:
         eng = self.engine
         row = (int(bar.ts), bar.open, bar.high, bar.low, bar.close, bar.volume)
         if self.fill_close:
-            pos = eng.positions
-            self._decide(ent, ex, eng.cash + (pos * bar.close[None, :]).sum(axis=1), pos)
-            before = pos
+            self._decide(ent, ex, self._equity(bar.close), self._q)
             fills = eng.step(*row)
-            self._after_fills(fills, before)
+            self._after_fills(fills)
             self._place_new_protection()
         else:
-            before = eng.positions
             fills = eng.step(*row)
-            pos = self._after_fills(fills, before)
-            self._decide(ent, ex, eng.equity, pos)
+            q = self._after_fills(fills)
+            self._decide(ent, ex, self._equity(None), q)
         self._trail()
         self.prev_close = np.asarray(bar.close, dtype=np.float64)
         self.t += 1
@@ -218,11 +217,25 @@ class Trader:
         return oid
 
     # ---- after the engine step: fills, round trips, positions, protective orders ----------------
-    def _after_fills(self, fills: np.ndarray, before: np.ndarray) -> np.ndarray:
+    def _equity(self, mark: np.ndarray | None) -> np.ndarray:
+        """Each account's equity: marked at ``mark`` (this close, before the step), else the
+        engine's marks after it. Accounts of one cell read just that cell of the book."""
+        if self.multi:
+            if mark is None:
+                return self.engine.equity
+            return self.engine.cash + (self.engine.positions * mark[None, :]).sum(axis=1)
+        eq = self.engine.cash
+        px = self._last if mark is None else mark[self.symbol_of]
+        eq[self.account_of] = eq[self.account_of] + self._q * px
+        return eq
+
+    def _after_fills(self, fills: np.ndarray) -> np.ndarray:
+        """Read the book back after the engine step: fills, order outcomes, each column's side."""
         self.last_fills = fills
-        pos = self.engine.positions
+        self._q, self._last = self.engine.cells(self.account_of, self.symbol_of)
+        pos = self._q
         if fills.shape[0]:
-            self._fold_fills(fills, before, pos)
+            self._fold_fills(fills)
         evs = self.engine.events[-1] if self.engine.events else None
         fresh = evs is not None and evs.shape[0] and int(evs["bar"][0]) == self.engine.bar - 1
         if not fills.shape[0] and not fresh and not self._recheck:
@@ -242,7 +255,7 @@ class Trader:
                 elif k == E.EventKind.EXPIRED:
                     self._emit(ev.OrderExpired, a, s, order_id=oid)
             del self.outcomes[:-ERROR_WINDOW]
-        held = np.sign(pos[self.account_of, self.symbol_of]).astype(np.int64)
+        held = np.sign(pos).astype(np.int64)
         for c in np.flatnonzero((held != self.side) | np.array([bool(p) for p in self.pending])).tolist():
             a = int(self.account_of[c])
             if self.pending[c]:
@@ -258,10 +271,11 @@ class Trader:
         self._recheck = False
         return pos
 
-    def _fold_fills(self, fills: np.ndarray, before: np.ndarray, after: np.ndarray) -> None:
-        """Fills -> OrderFilled events, round trips (a closed trip feeds the losing streak), and one
-        Position event per (account, symbol) whose position moved on this bar."""
-        touched: dict[tuple[int, int], float] = {}
+    def _fold_fills(self, fills: np.ndarray) -> None:
+        """Fills -> OrderFilled events and round trips (a closed trip feeds the losing streak);
+        each fill that moves a position says so: PositionOpened, PositionChanged, or
+        PositionClosed with the trip's PnL -- a reversal is a close and an open, and a position
+        opened and stopped out within one bar reports both."""
         for f in fills:
             a, s = int(f["portfolio"]), int(f["symbol"])
             self._emit(ev.OrderFilled, a, s, order_id=int(f["order_id"]), side=_SIDE[int(f["side"])],
@@ -271,24 +285,16 @@ class Trader:
             book = self.books.get((a, s))
             if book is None:
                 book = self.books[(a, s)] = TripBook(a, s)
+            q0, was_flat = book.pos, book.trip is None
             done = book.add(int(f["side"]), float(f["qty"]), float(f["price"]), float(f["fee"]),
                             float(f["slippage_cost"]), int(f["bar"]), int(f["ts"]))
             if done is not None:
                 self.losing_streak[a] = self.losing_streak[a] + 1 if done.pnl < 0 else 0
-                touched[(a, s)] = touched.get((a, s), 0.0) + done.pnl
-            else:
-                touched.setdefault((a, s), 0.0)
-        for (a, s), pnl in touched.items():
-            q0, q1 = float(before[a, s]), float(after[a, s])
-            if q0 == q1:
-                continue
-            avg = self.books[(a, s)].avg_entry_price
-            if q0 == 0.0:
-                self._emit(ev.PositionOpened, a, s, qty=q1, avg_price=avg)
-            elif q1 == 0.0:
-                self._emit(ev.PositionClosed, a, s, previous_qty=q0, realized_pnl=pnl)
-            else:
-                self._emit(ev.PositionChanged, a, s, qty=q1, previous_qty=q0, avg_price=avg)
+                self._emit(ev.PositionClosed, a, s, previous_qty=q0, realized_pnl=done.pnl)
+            if book.trip is not None and (was_flat or done is not None):
+                self._emit(ev.PositionOpened, a, s, qty=book.pos, avg_price=book.avg_entry_price)
+            elif done is None and not was_flat and book.pos != q0:
+                self._emit(ev.PositionChanged, a, s, qty=book.pos, previous_qty=q0, avg_price=book.avg_entry_price)
 
     # ---- the decision at a bar's close ------------------------------------------------------------
     def _decide(self, ent: np.ndarray, ex: np.ndarray, equity: np.ndarray, pos: np.ndarray) -> None:
@@ -343,7 +349,7 @@ class Trader:
                 elif c not in qty:
                     got = want
             else:
-                want = got = abs(float(pos[a, s]))
+                want = got = abs(float(pos[c]))
                 scale = 1.0
             if code == 0 and scale < 1.0:
                 code = RiskReason.RESIZED
@@ -372,15 +378,25 @@ class Trader:
         self.paused_bars += int(paused)
         return paused, why, self.gate.vix_reading(self._decision_ms, close, known)
 
-    def _breaker_states(self, equity: np.ndarray, pos: np.ndarray, vix: float | None) -> np.ndarray:
+    def _breaker_states(self, equity: np.ndarray, q: np.ndarray, vix: float | None) -> np.ndarray:
         if not self.breakers_on or self.gate is None:
             return self.acct_state
-        values = np.abs(pos * self._bar.close[None, :])  # (A, S) position values
+        v = np.abs(q * self._bar.close[self.symbol_of])  # each cell's position value
+        gross: np.ndarray
+        largest: np.ndarray
+        if self.multi:
+            gross = np.bincount(self.account_of, weights=v, minlength=self.A)
+            largest = np.zeros(self.A)
+            np.maximum.at(largest, self.account_of, v)
+        else:
+            gross = np.zeros(self.A)
+            gross[self.account_of] = v
+            largest = gross
         assert self.vol is not None
         vp = self.vol.median()
         state, transitions, halting = self.gate.update_breakers(
-            self._decision_ms, equity=equity, losing_streak=self.losing_streak, gross=values.sum(axis=1),
-            largest=values.max(axis=1, initial=0.0), requests=len(self.outcomes), errors=int(sum(self.outcomes)),
+            self._decision_ms, equity=equity, losing_streak=self.losing_streak, gross=gross,
+            largest=largest, requests=len(self.outcomes), errors=int(sum(self.outcomes)),
             data_age_bars=self._gap, vix=vix, vol_percentile=None if not math.isfinite(vp) else vp)
         self.acct_state = state
         for tr in transitions:
@@ -395,10 +411,10 @@ class Trader:
             self._emit(cls, acct, None, level=tr.level, scope=tr.scope, from_state=tr.from_state,
                        to_state=tr.to_state, reason=tr.rule, **extra)
         if halting:
-            self._flatten(halting, pos, state[self.account_of])
+            self._flatten(halting, q, state[self.account_of])
         return state
 
-    def _flatten(self, accounts: list[int], pos: np.ndarray, state: np.ndarray) -> None:
+    def _flatten(self, accounts: list[int], q: np.ndarray, state: np.ndarray) -> None:
         """Kill switch: a loss breaker halted these accounts -- cancel their resting orders and
         close every position at the next fill. Audited as allowed orders with ``kill_switch``."""
         typ = E.OrderType.MARKET_ON_CLOSE if self.fill_close else E.OrderType.MARKET
@@ -407,15 +423,15 @@ class Trader:
             for c in self.cols_of[a].tolist():
                 self._cancel_protection(c)
                 s = int(self.symbol_of[c])
-                q = float(pos[a, s])
-                if q == 0.0:
+                held = float(q[c])
+                if held == 0.0:
                     continue
-                side = E.Side.SELL if q > 0 else E.Side.BUY
+                side = E.Side.SELL if held > 0 else E.Side.BUY
                 self.pending[c].add(self._submit(a, s, purpose="kill_switch", type=typ, side=side,
                                                  size_mode=E.SizeMode.CLOSE))
                 self.side[c] = 0
                 self.filter.set_position(c, 0)
-                self.audit.append((self.t, c, side, abs(q), abs(q), 0, int(state[c]), 1.0, True, float(lp[s]),
+                self.audit.append((self.t, c, side, abs(held), abs(held), 0, int(state[c]), 1.0, True, float(lp[s]),
                                    float(self.adv.value[s]), self._paused, self._decision_ms, float(self._bar.close[s])))
 
     # ---- sizing -----------------------------------------------------------------------------------
@@ -435,7 +451,7 @@ class Trader:
             return self.size * equity / (px * self.model.risk_stop_pct)
         return equity / px
 
-    def _entry_qty(self, c: int, equity: np.ndarray, pos: np.ndarray, *, long: bool) -> tuple[float, float, float]:
+    def _entry_qty(self, c: int, equity: np.ndarray, q: np.ndarray, *, long: bool) -> tuple[float, float, float]:
         """(requested, approved, correlation scale) of the opening leg of column c's signal.
 
         One symbol per account: the engine sizes at the fill (requested = the estimate, approved
@@ -455,10 +471,11 @@ class Trader:
             want = eq / n / px
         scale = 1.0
         if self.corr_scaling and eq > 0 and self.gate is not None:
-            held = [int(self.symbol_of[k]) for k in self.cols_of[a] if k != c and pos[a, self.symbol_of[k]] != 0]
-            if held:
+            cols = [int(k) for k in self.cols_of[a] if k != c and q[k] != 0]
+            if cols:
+                held = [int(self.symbol_of[k]) for k in cols]
                 rho = self._correlations(s, held)
-                expo = np.array([pos[a, j] * self._bar.close[j] / eq for j in held])
+                expo = np.array([q[k] * self._bar.close[j] / eq for k, j in zip(cols, held, strict=True)])
                 scale = self.gate.scale_for_correlation(E.Side.BUY if long else E.Side.SELL, rho, expo)
         cap = self._adv_cap(s)
         return want, min(floor_lot(want * scale, self.model.lot_size), cap), scale
@@ -529,7 +546,7 @@ class Trader:
             if side == 0 or self.pending[c] or state[c] != TradingState.ACTIVE:
                 continue
             a, s = int(self.account_of[c]), int(self.symbol_of[c])
-            q = float(pos[a, s])
+            q = float(pos[c])
             avg = self.books[(a, s)].avg_entry_price
             if q == 0.0 or not math.isfinite(avg) or avg <= 0:
                 continue
@@ -587,7 +604,10 @@ class Trader:
             for j, s in enumerate(syms):
                 target[s] = w[j] * equity / float(close[s])
         typ = E.OrderType.MARKET_ON_CLOSE if self.fill_close else E.OrderType.MARKET
-        delta = np.array([target[s] - float(pos[a, s]) for s in range(self.S)])
+        held = np.zeros(self.S)
+        for k in self.cols_of[a].tolist():
+            held[self.symbol_of[k]] = pos[k]
+        delta = target - held
         for s in sorted(range(self.S), key=lambda k: delta[k]):  # sells first: they fund the buys
             q = floor_lot(abs(float(delta[s])), self.model.lot_size)
             if q <= 1e-12 or (target[s] > 0 and q < 1e-6 * abs(target[s])):
@@ -726,7 +746,7 @@ class Trader:
             "adds": self.adds.copy(), "scaled_out": self.scaled_out.copy(),
             "books": [b.state() for _, b in sorted(self.books.items())],
             "losing_streak": self.losing_streak.copy(), "last_rebalance": self.last_rebalance.copy(),
-            "acct_state": self.acct_state.copy(), "outcomes": list(self.outcomes), "recheck": self._recheck,
+            "cells": [self._q.copy(), self._last.copy()], "acct_state": self.acct_state.copy(), "outcomes": list(self.outcomes), "recheck": self._recheck,
             "counters": [self.paused_bars, self.vix_missing_bars, dict(self.state_bars)],
         }
 
@@ -771,6 +791,7 @@ class Trader:
         self.losing_streak = np.array(s["losing_streak"], np.int64)
         self.last_rebalance = np.array(s["last_rebalance"], np.int64)
         self.acct_state = np.array(s["acct_state"], np.int64)
+        self._q, self._last = (np.array(x, np.float64) for x in s["cells"])
         self.outcomes = [int(x) for x in s["outcomes"]]
         self._recheck = bool(s["recheck"])
         self.paused_bars, self.vix_missing_bars, bars = s["counters"]

@@ -17,7 +17,7 @@ BASE = ["backtest", "--symbol", "^GSPC", "--venue", "yahoo", "--timeframe", "1d"
 
 @pytest.fixture(scope="module")
 def warehouse_path(tmp_path_factory: pytest.TempPathFactory, sp500: pl.DataFrame, vix: pl.DataFrame) -> Path:
-    # ^VIX is stored too: the CLI applies the config's risk section by default, whose VIX market
+    # ^VIX is stored too: with --risk the CLI applies the config's risk section, whose VIX market
     # filter fails closed (no entries at all) when the warehouse has no VIX.
     path = tmp_path_factory.mktemp("cli") / "warehouse.duckdb"
     build_warehouse(path, sp500)
@@ -117,8 +117,15 @@ def test_cli_backtest_when_table_output_then_one_row_per_portfolio(
     lines = out.strip().splitlines()
     assert "ma_crossover on ^GSPC" in lines[0]
     assert "sharpe" in lines[1]
-    assert len(lines) == 6 and lines[-1].endswith("not stored")
-    assert lines[-2].startswith("risk decisions: ") and "breaker transitions" in lines[-2]
+    # the risk layer is off by default: header, column names, two portfolios, the driver line
+    assert len(lines) == 5 and lines[-1].endswith("not stored") and lines[-1].startswith("driver batch")
+    assert not any(line.startswith(("risk decisions: ", "risk layer changed")) for line in lines)
+    rc = main([*BASE, "--strategy", "ma_crossover", "--param", "grid=10:50,20:100", "--no-save", "--risk"])
+    out, _ = capsys.readouterr()
+    assert rc == 0
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("driver stepped") and lines[-1].endswith("not stored")
+    assert lines[4].startswith("risk decisions: ") and "breaker transitions" in lines[4]
 
 
 @pytest.mark.parametrize(("args", "fragment"), [

@@ -143,7 +143,7 @@ def test_cli_json_reports_risk_and_filter_counts(with_vix: Any, monkeypatch: pyt
             "exits=2008-06-02", "--symbol", "^GSPC",
             "--venue", "yahoo", "--timeframe", "1d", "--start", "2008-01-01", "--end", "2008-12-31", "--json",
             "--no-save"]
-    assert main(base) == 0
+    assert main([*base, "--risk"]) == 0
     doc = json.loads(capsys.readouterr().out)
     # 2008-03-03 opens (VIX ~26) and 2008-06-02 closes (both audited as allowed); by 2008-10-10
     # VIX (~64) and realised volatility are extreme: the market breaker holds the book reduce-only
@@ -153,9 +153,10 @@ def test_cli_json_reports_risk_and_filter_counts(with_vix: Any, monkeypatch: pyt
     trips = {(e["ts"][:10], e["rule"]) for e in doc["breakers"]["events"] if e["to_state"] == "reduce_only"}
     # realised volatility of the Lehman week ranks above the 95th percentile of the past year
     assert ("2008-09-17", "market_vol_percentile") in trips
-    assert main([*base, "--no-risk"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["risk"]["enabled"] is False
+    for off in ([], ["--no-risk"]):  # off by default, and explicitly
+        assert main([*base, *off]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["risk"]["enabled"] is False and doc["driver"] == "batch"
 
 
 def test_config_params_presets_and_structured_values_reach_the_request(tmp_path: Path) -> None:
