@@ -9,7 +9,7 @@ For each series (Coinbase BTC/USD hourly 2017-07..2019-10, S&P 500 daily 1999-20
 * ``stepped, quiet``: the bar-by-bar driver with every risk rule configured not to fire
   (same ledger as batch: the price of stepping alone);
 * ``stepped, default risk``: the documented default ``RiskConfig()`` (VIX filter, order checks,
-  four breaker levels), what ``trading backtest`` runs unless ``--no-risk``.
+  four breaker levels), what ``trading backtest --risk`` runs with the shipped defaults.
 
 It prints seconds (best of --repeat), microseconds per bar and the ratio to the batch reference
 measured in the same run. Persistence is off (``persist=False``): warehouse writes are timed by
@@ -21,42 +21,16 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
+from sample_store import SERIES, sample_warehouse
+
 from trading_core.backtest import BacktestRequest, run_backtest
-from trading_core.config import PROJECT_ROOT
-from trading_core.market_data.providers.sample import SampleProvider
 from trading_core.risk import BreakerConfig, MarketFilterConfig, OrderLimits, RiskConfig
 from trading_core.warehouse import Warehouse
 
 QUIET = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False),
                    orders=OrderLimits(max_price_deviation=1.0, max_adv_fraction=1.0))
-SERIES = (("coinbase", "BTC/USD", "1h"), ("yahoo", "^GSPC", "1d"))
-
-
-class _Accepted:
-    """The minimal report the warehouse writer takes: every row accepted."""
-
-    def __init__(self, frame: object) -> None:
-        self.accepted, self.dropped, self.quarantined = frame, None, None
-        self.issues: list[object] = []
-        self.batch_rejected, self.reject_reason = False, None
-        self.rows_in = getattr(frame, "height", 0)
-
-
-def _warehouse(path: Path) -> Warehouse:
-    import polars as pl
-
-    sample = SampleProvider(PROJECT_ROOT / ".cache" / "sample-packages")
-    wh = Warehouse(path)
-    wh.migrate()
-    for venue, symbol, tf in (*SERIES, ("yahoo", "^VIX", "1d")):
-        df = sample.fetch_ohlcv(venue, symbol, tf, datetime(1980, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
-        rep = _Accepted(df)
-        rep.dropped = rep.quarantined = pl.DataFrame()
-        wh.write_report(venue=venue, symbol=symbol, timeframe=tf, source="bench", report=rep)
-    return wh
 
 
 def _time(req: BacktestRequest, wh: Warehouse, repeat: int) -> tuple[float, int, str]:
@@ -74,7 +48,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        wh = _warehouse(Path(tmp) / "bench.duckdb")
+        wh = sample_warehouse(Path(tmp) / "bench.duckdb")
         for venue, symbol, tf in SERIES:
             frame = wh.read_bars(venue, symbol, tf)
             start, end = frame["ts"].min(), frame["ts"].max()

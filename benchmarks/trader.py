@@ -40,11 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from sample_store import SERIES, sample_warehouse
 
 from trading_core.backtest import BacktestRequest, run_backtest
 from trading_core.backtest.runner import build_market_model
-from trading_core.config import PROJECT_ROOT
-from trading_core.market_data.providers.sample import SampleProvider
 from trading_core.risk import BreakerConfig, MarketFilterConfig, OrderLimits, RiskConfig
 from trading_core.risk.config import TrailingStopConfig
 from trading_core.strategies import Bars, get_strategy
@@ -55,35 +54,10 @@ from trading_core.warehouse import Warehouse
 QUIET = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False),
                    orders=OrderLimits(max_price_deviation=1.0, max_adv_fraction=1.0))
 NO_VIX = RiskConfig(market_filter=MarketFilterConfig(enabled=False))  # default risk, market filter off
-SERIES = (("coinbase", "BTC/USD", "1h"), ("yahoo", "^GSPC", "1d"))
 PARAMS = {"fast": 10, "slow": 50}
 TARGET_BAR_US, TARGET_BAR_ACCOUNT_US = 30.0, 1.0
 WARM_BARS = 2_000  # bars of the warm-up run before each timed one (compilation, caches)
 T0_MS = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
-
-
-class _Accepted:
-    """The minimal report the warehouse writer takes: every row accepted."""
-
-    def __init__(self, frame: object) -> None:
-        self.accepted, self.dropped, self.quarantined = frame, None, None
-        self.issues: list[object] = []
-        self.batch_rejected, self.reject_reason = False, None
-        self.rows_in = getattr(frame, "height", 0)
-
-
-def _warehouse(path: Path) -> Warehouse:
-    import polars as pl
-
-    sample = SampleProvider(PROJECT_ROOT / ".cache" / "sample-packages")
-    wh = Warehouse(path)
-    wh.migrate()
-    for venue, symbol, tf in (*SERIES, ("yahoo", "^VIX", "1d")):
-        df = sample.fetch_ohlcv(venue, symbol, tf, datetime(1980, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
-        rep = _Accepted(df)
-        rep.dropped = rep.quarantined = pl.DataFrame()
-        wh.write_report(venue=venue, symbol=symbol, timeframe=tf, source="bench", report=rep)
-    return wh
 
 
 Vix = tuple[np.ndarray, np.ndarray]  # ^VIX bar open ms, close
@@ -244,7 +218,7 @@ def main() -> None:
     walk_T, paths, path_T = (10_000, 100, 1_000) if args.quick else (100_000, 1_000, 5_000)
     repeat = args.repeat or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory() as tmp:
-        wh = _warehouse(Path(tmp) / "bench.duckdb")
+        wh = sample_warehouse(Path(tmp) / "bench.duckdb")
         vix = _vix(wh)
         real = {sym: Bars.from_frame(wh.read_bars(venue, sym, tf), sym) for venue, sym, tf in SERIES}
         print(f"trading loop benchmark{' (--quick)' if args.quick else ''}: ma_crossover "

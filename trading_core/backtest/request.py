@@ -91,7 +91,7 @@ class BacktestRequest(BaseModel):
     persist: bool = True
     # Risk and filters change outcomes, so they are part of the stored request. None = off: a
     # request built in code without them behaves exactly as before they existed; the CLI fills
-    # them from the config (``risk:`` and ``strategies.<name>.filters``) unless --no-risk.
+    # them from the config (``risk:`` with --risk or the backtest.risk profile; filters when configured).
     risk: RiskConfig | None = None
     filters: FilterConfig | None = None
     symbols: tuple[Symbol, ...] = ()

@@ -18,7 +18,6 @@ See docs/simulation.md for the fill rules and every model parameter.
 from trading_core.engine.api import (
     Engine,
     SimResult,
-    Trade,
     cuda_available,
     resolve_device,
     simulate_orders,
@@ -41,6 +40,7 @@ from trading_core.engine.enums import (
     TimeInForce,
 )
 from trading_core.engine.model import FeeTier, MarketModel, VenueConfig
+from trading_core.trading.trips import Trade  # the one round-trip type (SimResult.trades builds it)
 
 __all__ = [
     "EVENT_DTYPE", "FILL_DTYPE", "ORDER_DTYPE", "Action", "Engine", "EventKind", "FeeTier", "FillReason",

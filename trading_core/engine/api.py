@@ -26,24 +26,6 @@ _NO_DAY = -(1 << 40)
 # ############# Results ############# #
 
 
-class Trade(NamedTuple):
-    """One round trip (flat -> position -> flat) on one symbol; exit fields are NaN/-1 while open."""
-
-    portfolio: int
-    symbol: int
-    direction: int  # +1 long, -1 short
-    entry_bar: int
-    entry_ts: int
-    exit_bar: int
-    exit_ts: int
-    qty: float
-    entry_price: float
-    exit_price: float
-    fees: float
-    pnl: float
-    is_open: bool
-
-
 @dataclass
 class SimResult:
     """Everything one simulation produced; arrays are (T, P) unless stated."""
@@ -69,45 +51,13 @@ class SimResult:
     def orders(self) -> np.ndarray:
         return self.events
 
-    def trades(self, portfolio: int) -> list[Trade]:
-        """Round trips of one portfolio from its fills (average-price accounting, partial exits pooled)."""
-        out: list[Trade] = []
-        f = self.fills[self.fills["portfolio"] == portfolio]
-        open_: dict[int, dict[str, Any]] = {}
-        pos: dict[int, float] = {}
-        for r in f:
-            s = int(r["symbol"])
-            q = float(r["qty"]) if r["side"] == E.Side.BUY else -float(r["qty"])
-            px, fee = float(r["price"]), float(r["fee"])
-            p0 = pos.get(s, 0.0)
-            rest, rest_fee = q, fee
-            if p0 != 0.0 and (p0 > 0) != (q > 0):
-                closing = min(abs(q), abs(p0))
-                tr = open_[s]
-                part_fee = fee * closing / abs(q)
-                tr["xq"] += closing
-                tr["xn"] += closing * px
-                tr["fees"] += part_fee
-                p0 = p0 + (closing if q > 0 else -closing)
-                rest = q + (-closing if q > 0 else closing)
-                rest_fee = fee - part_fee
-                if abs(p0) <= 1e-12 * max(1.0, tr["q"]):
-                    p0 = 0.0
-                    out.append(_trade(portfolio, s, tr, int(r["bar"]), int(r["ts"]), False))
-                    del open_[s]
-            if abs(rest) > 0.0:
-                if p0 == 0.0:
-                    open_[s] = {"dir": 1 if rest > 0 else -1, "eb": int(r["bar"]), "ets": int(r["ts"]), "q": 0.0,
-                                "en": 0.0, "xq": 0.0, "xn": 0.0, "fees": 0.0}
-                tr = open_[s]
-                tr["q"] += abs(rest)
-                tr["en"] += abs(rest) * px
-                tr["fees"] += rest_fee
-                p0 += rest
-            pos[s] = p0
-        for s, tr in open_.items():
-            out.append(_trade(portfolio, s, tr, -1, -1, True))
-        return out
+    def trades(self, portfolio: int) -> list[Any]:
+        """Round trips of one portfolio from its fills: the one builder (``trading.trips``), so a
+        backtest, a paper session and this result agree on every trade."""
+        from ..trading.trips import round_trips
+
+        last = self.meta.get("last_close")
+        return round_trips(self.fills[self.fills["portfolio"] == portfolio], last_close=last)
 
     def to_frames(self) -> dict[str, Any]:
         """pandas views: fills, events, equity, cash (index = bar), built once on demand."""
@@ -122,13 +72,6 @@ class SimResult:
         if self.position.ndim == 2:
             frames["position"] = pd.DataFrame(self.position)
         return frames
-
-
-def _trade(p: int, s: int, tr: dict[str, Any], xb: int, xts: int, is_open: bool) -> Trade:
-    entry = tr["en"] / tr["q"]
-    exitp = tr["xn"] / tr["xq"] if tr["xq"] > 0 else float("nan")
-    pnl = tr["dir"] * (tr["xn"] - entry * tr["xq"]) - tr["fees"]
-    return Trade(p, s, tr["dir"], tr["eb"], tr["ets"], xb, xts, tr["q"], entry, exitp, tr["fees"], pnl, is_open)
 
 
 # ############# State ############# #

@@ -89,6 +89,10 @@ def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def _as_dt(ts: datetime | int) -> datetime:
+    return datetime.fromtimestamp(ts / 1000.0, tz=UTC) if isinstance(ts, int) else ts
+
+
 @dataclass(frozen=True)
 class BreakerState:
     """The persisted state of one breaker (one row of ``risk.circuit_breaker_states``)."""
@@ -153,7 +157,7 @@ class CircuitBreakers:
             self._states[(s.level, s.scope)] = s
         self._events: list[BreakerTransition] = []
         self._bank: _AccountBank | None = None
-        self._touched: dict[tuple[str, str], datetime] = {}  # updated_at not yet written into a state
+        self._touched: dict[tuple[str, str], datetime | int] = {}  # updated_at not yet written into a state
 
     # ---- queries ---------------------------------------------------------------------------
     def get(self, level: str, scope: str) -> BreakerState:
@@ -161,7 +165,7 @@ class CircuitBreakers:
             self._bank.materialize_one(level, scope)
         if (level, scope) in self._touched:
             self._states[(level, scope)] = replace(self._states[(level, scope)],
-                                                   updated_at=self._touched.pop((level, scope)))
+                                                   updated_at=_as_dt(self._touched.pop((level, scope))))
         return self._states.get((level, scope)) or BreakerState(level, scope)
 
     def states(self) -> list[BreakerState]:
@@ -261,7 +265,7 @@ class CircuitBreakers:
                  (R, "portfolio_concentration", conc > c.max_concentration + eps)]
         return self._apply("portfolio", scope, t, trips, metrics, memo, c.cooldown_s, None)
 
-    def update_system(self, ts: datetime, *, requests: int, errors: int, data_age_bars: float,
+    def update_system(self, ts: datetime | int, *, requests: int, errors: int, data_age_bars: float,
                       scope: str = "system") -> int:
         """System breaker: error rate of recent venue/data calls and the age of the newest bar."""
         c = self.config.system
@@ -269,9 +273,9 @@ class CircuitBreakers:
         metrics = {"requests": requests, "errors": errors, "error_rate": rate, "data_age_bars": data_age_bars}
         trips = [(H, "system_error_rate", requests >= c.min_requests and rate > c.max_error_rate),
                  (H, "system_data_stale", not (data_age_bars <= c.max_data_age_bars))]
-        return self._apply_or_touch("system", scope, _utc(ts), trips, metrics, c.cooldown_s)
+        return self._apply_or_touch("system", scope, ts, trips, metrics, c.cooldown_s)
 
-    def update_market(self, ts: datetime, *, vix: float | None = None, vol_percentile: float | None = None,
+    def update_market(self, ts: datetime | int, *, vix: float | None = None, vol_percentile: float | None = None,
                       scope: str = "market") -> int:
         """Market breaker: VIX (as of ``ts``, see market_filter.vix_asof) and the realised
         volatility percentile of the traded market (0..1). ``None`` = not available, not judged."""
@@ -282,7 +286,7 @@ class CircuitBreakers:
         trips = [(H, "market_vix", v is not None and c.vix_halt is not None and v > c.vix_halt),
                  (R, "market_vix", v is not None and v > c.vix_reduce),
                  (R, "market_vol_percentile", p is not None and p > c.vol_percentile_reduce)]
-        return self._apply_or_touch("market", scope, _utc(ts), trips, metrics, c.cooldown_s)
+        return self._apply_or_touch("market", scope, ts, trips, metrics, c.cooldown_s)
 
     def reset(self, level: str, scope: str, ts: datetime, *, actor: str, note: str = "") -> int:
         """Manual reset to active (clears a latch). Re-bases peaks so the old drawdown is not
@@ -301,15 +305,19 @@ class CircuitBreakers:
                                     {"note": note}, actor))
         return new
 
-    def _apply_or_touch(self, level: str, scope: str, t: datetime, trips: list[tuple[int, str, bool]],
+    def _apply_or_touch(self, level: str, scope: str, ts: datetime | int, trips: list[tuple[int, str, bool]],
                         metrics: dict[str, Any], cooldown_s: float) -> int:
         """``_apply`` for a level without memo: an active breaker that trips nothing only moves its
-        ``updated_at``, which is recorded without rebuilding the state (applied when read)."""
+        ``updated_at``, which is recorded without rebuilding the state (applied when read).
+        ``ts``: a datetime, or epoch milliseconds (the Trader's bar clock)."""
+        if not isinstance(ts, int) or isinstance(ts, bool):
+            ts = _utc(ts)
         st = self._states.get((level, scope))
         if st is not None and st.state == A and not any(fired for _, _, fired in trips):
-            self._touched[(level, scope)] = t
+            self._touched[(level, scope)] = ts
             return A
-        return self._apply(level, scope, t, trips, metrics, dict(self.get(level, scope).memo), cooldown_s, None)
+        return self._apply(level, scope, _as_dt(ts), trips, metrics, dict(self.get(level, scope).memo),
+                           cooldown_s, None)
 
     def state_of(self, level: str, scope: str) -> int:
         """The state of one breaker (active if it never ran), without materialising it."""

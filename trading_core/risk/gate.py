@@ -164,15 +164,13 @@ class RiskGate:
             return np.zeros(n, np.int64), [], []
         acct = br.update_accounts(feed["scopes"][0], feed["scopes"][1], when_ms, equity=equity,
                                   losing_streak=losing_streak, gross_exposure=gross, largest_position=largest)
-        when: datetime | None = None
         sys_in = (requests, errors, float(data_age_bars))
         if sys_in != feed["system"] or br.state_of("system", "system") != TradingState.ACTIVE:
             feed["system"] = sys_in
-            when = _dt(when_ms)
-            br.update_system(when, requests=requests, errors=errors, data_age_bars=float(data_age_bars))
+            br.update_system(int(when_ms), requests=requests, errors=errors, data_age_bars=float(data_age_bars))
         if (vix, vol_percentile) != feed["market"] or br.state_of("market", "market") != TradingState.ACTIVE:
             feed["market"] = (vix, vol_percentile)
-            br.update_market(when or _dt(when_ms), vix=vix, vol_percentile=vol_percentile)
+            br.update_market(int(when_ms), vix=vix, vol_percentile=vol_percentile)
         state = np.maximum(acct, max(br.state_of("system", "system"), br.state_of("market", "market")))
         feed["state"] = state
         events = br.drain_events()

@@ -190,6 +190,18 @@ def _filter_nb(entries: np.ndarray, exits: np.ndarray, ts: np.ndarray, decision_
     return nd
 
 
+@numba.njit(cache=True)
+def _quiet_nb(ring_e: np.ndarray, ring_x: np.ndarray, run_e: np.ndarray, run_x: np.ndarray, pos: np.ndarray,
+              held: np.ndarray) -> None:
+    for p in range(pos.shape[0]):
+        ring_e[p, 0] = 0
+        ring_x[p, 0] = 0
+        run_e[p] = 0
+        run_x[p] = 0
+        if pos[p] != 0:
+            held[p] += 1
+
+
 @dataclass
 class FilteredSignals:
     """Filtered entries/exits (T, P) and one decision record per raw signal (``DECISION_DTYPE``)."""
@@ -212,7 +224,7 @@ class SignalFilter:
     bars_seen: int = 0
     prev_ts: int = 0
     _state: dict[str, np.ndarray] = field(default_factory=dict)
-    _row: dict[str, np.ndarray] = field(default_factory=dict)  # step()'s reusable one-bar buffers
+    _row: dict[str, Any] = field(default_factory=dict)  # step()'s reusable one-bar buffers
 
     def __post_init__(self) -> None:
         p, w, m = self.n_portfolios, self.config.smooth_window, max(self.config.max_trades, 1)
@@ -265,7 +277,7 @@ class SignalFilter:
 
         The per-bar path of a stepped backtest and a paper session: the inputs go into buffers
         kept between calls, so a bar costs one compiled call and no array set-up."""
-        if self.config.smooth_window == 1 and not np.any(entries) and not np.any(exits):
+        if self.config.smooth_window == 1 and not entries.any() and not exits.any():
             return self._quiet(ts)
         if "e" not in self._row:
             P = self.n_portfolios
@@ -280,21 +292,28 @@ class SignalFilter:
         r["d"][0] = ts if decision_ts is None else decision_ts
         return self._run(r["e"], r["x"], r["t"], r["d"], r["b"], r["bx"])
 
+    def step_quiet(self, ts: int) -> None:
+        """A bar on which the strategy gave no raw signal: the filters' state advances, nothing is
+        decided (the caller already knows every flag is False)."""
+        if self.config.smooth_window != 1:
+            z = np.zeros(self.n_portfolios, np.bool_)
+            self.step(z, z, ts)
+            return
+        self._quiet(ts)
+
     def _quiet(self, ts: int) -> FilteredSignals:
         """A bar without raw signals and without smoothing: what ``_filter_nb`` does then (no
-        decision, confirmation runs restart, open positions age one bar), without the call."""
+        decision, confirmation runs restart, open positions age one bar), in one small call."""
         s = self._state
-        s["ring_e"][:, 0] = 0
-        s["ring_x"][:, 0] = 0
-        s["run_e"][:] = 0
-        s["run_x"][:] = 0
-        s["held"] += s["pos"] != 0
+        _quiet_nb(s["ring_e"], s["ring_x"], s["run_e"], s["run_x"], s["pos"], s["held"])
         self.bars_seen += 1
         self.prev_ts = int(ts)
-        if "quiet" not in self._row:
-            self._row["quiet"] = np.zeros((1, self.n_portfolios), np.bool_)
-        q = self._row["quiet"]
-        return FilteredSignals(q, q, np.zeros(0, DECISION_DTYPE))
+        q = self._row.get("quiet")
+        if q is None:
+            q = self._row["quiet"] = FilteredSignals(np.zeros((1, self.n_portfolios), np.bool_),
+                                                     np.zeros((1, self.n_portfolios), np.bool_),
+                                                     np.zeros(0, DECISION_DTYPE))
+        return q  # type: ignore[return-value]
 
     def position(self, portfolio: int) -> int:
         """The filters' view of the position: -1, 0 or +1."""

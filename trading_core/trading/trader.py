@@ -121,7 +121,7 @@ class Trader:
         self.col_of = {(int(self.account_of[c]), int(self.symbol_of[c])): c for c in range(C)}
         self.books = {(a, s): TripBook(a, s) for (a, s) in self.col_of}
         # per account
-        self.losing_streak = np.zeros(self.A, np.int64)
+        self.losing_streak = np.zeros(self.A)  # closed losing trips in a row (a count, kept as float64)
         self.last_rebalance = np.full(self.A, -(10 ** 9))
         self.acct_state = np.zeros(self.A, np.int64)
         self.outcomes: list[int] = []  # 1 = rejected, 0 = filled (system breaker window)
@@ -309,7 +309,7 @@ class Trader:
         if self.rules.any and not busy:
             self._manage_positions(equity, pos, state)
         if not busy:
-            self.filter.step(ent, ex, int(bar.ts), decision_ts=self._decision_ms)
+            self.filter.step_quiet(int(bar.ts))
             if self.alloc.method == "markowitz":
                 self._rebalance_due(equity, pos)
             return
@@ -788,7 +788,7 @@ class Trader:
         for b in s["books"]:
             book = TripBook.from_state(list(b))
             self.books[(book.portfolio, book.symbol)] = book
-        self.losing_streak = np.array(s["losing_streak"], np.int64)
+        self.losing_streak = np.array(s["losing_streak"], np.float64)
         self.last_rebalance = np.array(s["last_rebalance"], np.int64)
         self.acct_state = np.array(s["acct_state"], np.int64)
         self._q, self._last = (np.array(x, np.float64) for x in s["cells"])

@@ -212,7 +212,7 @@ def test_run_backtest_when_real_engine_then_trades_agree_with_engine_round_trips
         assert len(theirs) == len(pr.trades) > 3
         for mine, ref in zip(pr.trades, theirs, strict=True):
             assert mine.is_open == ref.is_open
-            assert mine.entry_bar == ref.entry_bar and mine.quantity == pytest.approx(ref.qty, rel=1e-12)
+            assert mine.entry_bar == ref.entry_bar and mine.quantity == pytest.approx(ref.quantity, rel=1e-12)
             assert mine.entry_price == pytest.approx(ref.entry_price, rel=1e-12)
             assert mine.fees == pytest.approx(ref.fees, rel=1e-9)
             if not ref.is_open:
