@@ -200,7 +200,10 @@ def run_backtest(
     check_lot_size(request, model)
     rid = run_id or uuid.uuid4().hex
     protection = _protection(request, strategy)
-    if request.risk is None and request.filters is None and not protection.any and not multi:
+    rules = getattr(strategy, "position", None)  # a YAML strategy's position rules
+    if rules is not None and not rules.any:
+        rules = None
+    if request.risk is None and request.filters is None and not protection.any and not multi and rules is None:
         sim = (simulate or _default_simulate())(
             bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
             entries=entries, exits=exits, symbol_of=symbol_of, model=model, cash=request.cash,
@@ -211,7 +214,7 @@ def run_backtest(
         equity_raw, cash_raw, position_raw, fills_raw = sim.equity, sim.cash, sim.position, sim.fills
     else:
         stepped = run_stepped(request, warehouse, bars, entries, exits, symbol_of, account_of, model,
-                              protection, rid)
+                              protection, rid, rules)
         equity_raw, cash_raw, position_raw, fills_raw = (stepped.equity, stepped.cash, stepped.position,
                                                          stepped.fills)
     calendar = request.resolved_calendar()

@@ -28,6 +28,7 @@ from ..risk import RiskConfig, decision_frame
 from ..risk.breakers import BreakerTransition
 from ..risk.codes import RiskReason, reason_name
 from ..strategies import Bars
+from ..strategies.position_rules import PositionRules
 from ..timeframes import timeframe_ms
 from ..trading import Allocation, Protection, ReplaySignals, Trader, TraderConfig, VixAsOf, bar_slices
 from ..trading.trader import AUDIT_FIELDS, VOL_RANK_WINDOW, VOL_WINDOW
@@ -97,7 +98,7 @@ def _history(request: Any, warehouse: Any, bars: Bars) -> Bars | None:
 
 def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, exits: np.ndarray,
                 symbol_of: np.ndarray, account_of: np.ndarray, model: Any, protection: Protection,
-                run_id: str) -> SteppedResult:
+                run_id: str, rules: PositionRules | None = None) -> SteppedResult:
     """Replay ``bars`` through a Trader built from ``request``; the book after every bar."""
     bar_ms = timeframe_ms(request.timeframe)
     config = TraderConfig(
@@ -105,8 +106,7 @@ def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, e
         account_of=tuple(int(a) for a in account_of), model=model, cash=request.cash, seed=request.seed,
         size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
         calendar=request.resolved_calendar(), bar_ms=bar_ms, filters=request.filters, risk=request.risk,
-        protection=protection, position=getattr(request, "position", None) or TraderConfig.model_fields[
-            "position"].default,
+        protection=protection, position=rules or PositionRules(),
         allocation=Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
                               risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
                               rebalance_bars=request.rebalance_bars),

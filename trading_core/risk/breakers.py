@@ -310,8 +310,10 @@ class CircuitBreakers:
         """``_apply`` for a level without memo: an active breaker that trips nothing only moves its
         ``updated_at``, which is recorded without rebuilding the state (applied when read).
         ``ts``: a datetime, or epoch milliseconds (the Trader's bar clock)."""
-        if not isinstance(ts, int) or isinstance(ts, bool):
+        if isinstance(ts, datetime):
             ts = _utc(ts)
+        elif not isinstance(ts, int) or isinstance(ts, bool):
+            raise InvalidInput(f"ts must be a datetime or epoch milliseconds, got {type(ts).__name__}")
         st = self._states.get((level, scope))
         if st is not None and st.state == A and not any(fired for _, _, fired in trips):
             self._touched[(level, scope)] = ts

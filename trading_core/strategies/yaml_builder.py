@@ -61,6 +61,7 @@ from ..features import levels as lv
 from ..features import streaming as fst
 from . import _common as cm
 from .base import Bars, BoolArray, StrategyParams, as_bars
+from .position_rules import PositionRules
 from .streaming import BarSlice, SignalStream
 
 __all__ = ["RuleSpec", "YamlStrategy", "YamlStrategyError", "YamlStrategyParams", "load_yaml_strategy",
@@ -75,7 +76,7 @@ MAX_EXPR_CHARS = 2000
 MAX_DEPTH = 100  # nesting of an expression tree (deeper ones would exhaust Python's stack)
 # The default keeps ``get_strategy("yaml", {})`` valid like every other registered strategy.
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "config" / "strategies" / "rsi_trend_pullback.yaml"
-TOP_KEYS = ("name", "description", "indicators", "entry", "exit", "stop_loss_pct", "take_profit_pct")
+TOP_KEYS = ("name", "description", "indicators", "entry", "exit", "stop_loss_pct", "take_profit_pct", "position")
 
 
 class YamlStrategyError(InvalidInput):
@@ -480,6 +481,7 @@ class RuleSpec:
     stop_loss_pct: float | None
     take_profit_pct: float | None
     source: str
+    position: PositionRules | None = None
 
 
 def _mapping_get(node: yaml.Node, key: str) -> tuple[yaml.Node | None, yaml.Node | None]:
@@ -628,8 +630,24 @@ def parse_yaml_strategy(text: str, source: str = "<yaml>") -> RuleSpec:
                                     f"{key} must be a fraction between 0 and 1 (e.g. 0.05 for 5%), got {v!r}")
         pcts[key] = None if v is None else float(v)
     desc = data.get("description") or ""
+    position = None
+    if data.get("position") is not None:
+        pos_node = _mapping_get(root, "position")[1]
+        if not isinstance(data["position"], dict):
+            raise YamlStrategyError(source, *_pos(pos_node), "position must be a mapping of position rules")
+        try:
+            position = PositionRules.model_validate(data["position"])
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else ""
+            at = (_mapping_get(pos_node, key)[0 if err["type"] == "extra_forbidden" else 1]
+                  if pos_node is not None and key else pos_node)
+            raise YamlStrategyError(source, *_pos(at or pos_node),
+                                    f"position.{key}: {err['msg']} (allowed: {', '.join(PositionRules.model_fields)})"
+                                    ) from None
     return RuleSpec(name=name, description=str(desc), indicators=indicators, entry=entry, exit=exit_,
-                    stop_loss_pct=pcts["stop_loss_pct"], take_profit_pct=pcts["take_profit_pct"], source=source)
+                    stop_loss_pct=pcts["stop_loss_pct"], take_profit_pct=pcts["take_profit_pct"], source=source,
+                    position=position)
 
 
 # ############# The strategy ############# #
@@ -671,6 +689,11 @@ class YamlStrategy:
     @property
     def rule_name(self) -> str:
         return self.spec.name
+
+    @property
+    def position(self) -> PositionRules | None:
+        """Scale in/out, cost averaging and ADV caps the strategy declares (the Trader applies them)."""
+        return self.spec.position
 
     @property
     def stops(self) -> dict[str, float | None]:

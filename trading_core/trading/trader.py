@@ -117,6 +117,7 @@ class Trader:
         self.trail_level = np.full(C, np.nan)
         self.trail_extreme = np.full(C, np.nan)
         self.adds = np.zeros(C, np.int64)  # scale-in / average-down orders of the open position
+        self.open_qty = np.zeros(C)  # the size the open position started with (adds are a share of it)
         self.scaled_out = np.zeros(C, np.bool_)
         self.col_of = {(int(self.account_of[c]), int(self.symbol_of[c])): c for c in range(C)}
         self.books = {(a, s): TripBook(a, s) for (a, s) in self.col_of}
@@ -292,6 +293,9 @@ class Trader:
                 self.losing_streak[a] = self.losing_streak[a] + 1 if done.pnl < 0 else 0
                 self._emit(ev.PositionClosed, a, s, previous_qty=q0, realized_pnl=done.pnl)
             if book.trip is not None and (was_flat or done is not None):
+                c = self.col_of.get((a, s))
+                if c is not None:
+                    self.open_qty[c] = abs(book.pos)
                 self._emit(ev.PositionOpened, a, s, qty=book.pos, avg_price=book.avg_entry_price)
             elif done is None and not was_flat and book.pos != q0:
                 self._emit(ev.PositionChanged, a, s, qty=book.pos, previous_qty=q0, avg_price=book.avg_entry_price)
@@ -565,7 +569,8 @@ class Trader:
                     and -gain >= r.average_down_step_pct * (self.adds[c] + 1), "average_down"))
             for fire, purpose in add:
                 if fire:
-                    qty = min(floor_lot(abs(q) * r.scale_in_fraction, self.model.lot_size), self._adv_cap(s))
+                    qty = min(floor_lot(float(self.open_qty[c]) * r.scale_in_fraction, self.model.lot_size),
+                              self._adv_cap(s))
                     if qty > 0:
                         self.pending[c].add(self._submit(a, s, purpose=purpose, type=typ, side=open_side,
                                                          size_mode=E.SizeMode.QTY, qty=qty))
@@ -743,7 +748,7 @@ class Trader:
             "side": self.side.copy(), "pending": [sorted(p) for p in self.pending],
             "protective": [dict(p) for p in self.protective], "protected": self.protected.copy(),
             "trail_level": self.trail_level.copy(), "trail_extreme": self.trail_extreme.copy(),
-            "adds": self.adds.copy(), "scaled_out": self.scaled_out.copy(),
+            "adds": self.adds.copy(), "open_qty": self.open_qty.copy(), "scaled_out": self.scaled_out.copy(),
             "books": [b.state() for _, b in sorted(self.books.items())],
             "losing_streak": self.losing_streak.copy(), "last_rebalance": self.last_rebalance.copy(),
             "cells": [self._q.copy(), self._last.copy()], "acct_state": self.acct_state.copy(), "outcomes": list(self.outcomes), "recheck": self._recheck,
@@ -783,6 +788,7 @@ class Trader:
         self.trail_level = np.array(s["trail_level"], np.float64)
         self.trail_extreme = np.array(s["trail_extreme"], np.float64)
         self.adds = np.array(s["adds"], np.int64)
+        self.open_qty = np.array(s["open_qty"], np.float64)
         self.scaled_out = np.array(s["scaled_out"], np.bool_)
         self.books = {}
         for b in s["books"]:

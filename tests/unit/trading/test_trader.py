@@ -386,9 +386,9 @@ def test_scale_in_adds_a_fraction_each_time_the_gain_from_the_average_reaches_th
     rules = PositionRules(scale_in_step_pct=0.01, scale_in_fraction=0.5, scale_in_max=2)
     tr, events = _rules_run(_line(0.004), rules)
     # bar 34: 101.2 / 100 = +1.2% >= 1%: add 5 (filled at 101.2, average 100.4);
-    # bar 38: 102.8 / 100.4 = +2.4% >= 2x1%: add 7.5; then the two adds are used up
-    assert _by_purpose(events, "scale_in") == [(34, "buy", "qty", 5.0), (38, "buy", "qty", 7.5)]
-    assert tr.positions[0, 0] == pytest.approx(22.5)
+    # bar 38: 102.8 / 100.4 = +2.4% >= 2x1%: add 5 again (half the OPENING size); then the adds are used up
+    assert _by_purpose(events, "scale_in") == [(34, "buy", "qty", 5.0), (38, "buy", "qty", 5.0)]
+    assert tr.positions[0, 0] == pytest.approx(20.0)
     assert not _by_purpose(events, "average_down") and not _by_purpose(events, "scale_out")
 
 
@@ -396,9 +396,9 @@ def test_average_down_adds_each_time_the_loss_from_the_average_reaches_the_next_
     rules = PositionRules(average_down_step_pct=0.01, scale_in_fraction=0.5, average_down_max=2)
     tr, events = _rules_run(_line(-0.004), rules)
     # bar 34: 98.8 / 100 = -1.2%: add 5 (filled at 98.8, average 99.6);
-    # bar 37: 97.6 / 99.6 = -2.01% <= -2x1%: add 7.5
-    assert _by_purpose(events, "average_down") == [(34, "buy", "qty", 5.0), (37, "buy", "qty", 7.5)]
-    assert tr.positions[0, 0] == pytest.approx(22.5)
+    # bar 37: 97.6 / 99.6 = -2.01% <= -2x1%: add 5 (half the opening size)
+    assert _by_purpose(events, "average_down") == [(34, "buy", "qty", 5.0), (37, "buy", "qty", 5.0)]
+    assert tr.positions[0, 0] == pytest.approx(20.0)
     assert not _by_purpose(events, "scale_in")
 
 
