@@ -729,6 +729,13 @@ class Trader:
     def all_decisions(self) -> np.ndarray:
         return np.concatenate(self.decisions) if self.decisions else np.zeros(0, DECISION_DTYPE)
 
+    def drain_records(self) -> tuple[np.ndarray, list[tuple[Any, ...]], list[Any]]:
+        """(signal decisions, risk audit records, breaker transitions) since the last drain, and
+        forget them: a long-running session stores them as it goes instead of growing forever."""
+        out = (self.all_decisions(), self.audit, self.breaker_events)
+        self.decisions, self.audit, self.breaker_events = [], [], []
+        return out
+
     # ---- checkpoint -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """The whole state as plain values and arrays (see ``snapshot``)."""

@@ -485,3 +485,19 @@ def test_warm_up_trades_nothing_and_does_not_advance_the_bar_counter() -> None:
     np.testing.assert_array_equal(tr.equity, np.full(3, cfg.cash))
     first = tr.on_bar(bar_slices(bars)[0])
     assert all(e.bar == 0 for e in first)
+
+
+def test_drain_records_hands_over_the_run_records_once() -> None:
+    import trader_helpers as th
+
+    from trading_core.trading import ReplaySignals, Trader, bar_slices
+
+    cfg, warm, bars, ent, ex = th.snapshot_scenario()
+    tr = Trader(cfg, ReplaySignals(ent, ex))
+    tr.warm_up(bar_slices(warm), strategy=False)
+    for b in bar_slices(bars)[:200]:
+        tr.on_bar(b)
+    dec, audit, breakers = tr.drain_records()
+    assert len(dec) and len(audit) and breakers
+    dec2, audit2, breakers2 = tr.drain_records()
+    assert len(dec2) == 0 and audit2 == [] and breakers2 == []
