@@ -190,10 +190,13 @@ class VixAsOf:
         return float(self.close[i]), int(k[i])
 
     def state(self) -> dict[str, Any]:
-        return {"i": self.i}
+        """Where the lookup stands, as the instant the newest used close became known: a restore
+        may load the VIX history over another window (a session reloads it from the warehouse)."""
+        return {"known_at": None if self.i < 0 else int(self.known_at[self.i])}
 
     def load_state(self, s: dict[str, Any]) -> None:
-        self.i = int(s["i"])
+        k = s["known_at"]
+        self.i = -1 if k is None else int(np.searchsorted(self.known_at, k, side="right")) - 1
 
 
 class ReturnWindow:

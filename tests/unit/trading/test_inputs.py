@@ -256,3 +256,15 @@ def test_return_window_state_restores() -> None:
         a.update(close[t])
         b.update(close[t])
         np.testing.assert_array_equal(a.last(7), b.last(7))
+
+
+def test_vix_asof_restores_onto_a_history_loaded_over_another_window() -> None:
+    day = 86_400_000
+    ts = np.arange(40, dtype=np.int64) * day
+    close = 10.0 + np.arange(40, dtype=np.float64)
+    a = VixAsOf(ts, close)
+    a.at(int(ts[25]) + day + 1)  # the close of bar 25 is known
+    b = VixAsOf(ts[10:], close[10:])  # a session reloads VIX from a later start
+    b.load_state(a.state())
+    for t in range(26, 39):
+        assert a.at(int(ts[t]) + day) == b.at(int(ts[t]) + day)
