@@ -21,6 +21,7 @@ from .risk.config import RiskConfig, TrailingStopConfig
 from .strategies.filter_config import FilterConfig
 from .symbols import Symbol, Venue
 from .timeframes import Timeframe
+from .yaml_io import YamlSyntaxError, decode_yaml_bytes, load_yaml_text, read_yaml_bytes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "config" / "trading.yaml"
@@ -29,7 +30,7 @@ ProviderName = Literal["sample", "ccxt", "yfinance"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class UniverseConfig(_Strict):
@@ -217,16 +218,14 @@ def load_config(path: str | Path | None = None, *, resolve: bool = True) -> Trad
     """Load and validate the config; raise ``ConfigError`` listing every problem with its place."""
     p = Path(path) if path is not None else config_path()
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = read_yaml_bytes(p)
     except OSError as e:
         raise ConfigError(str(p), [f"cannot read file: {e.strerror or e}"]) from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(p), [f"{where}invalid YAML: {getattr(e, 'problem', e)}"]) from None
+        data, node = load_yaml_text(decode_yaml_bytes(raw, str(p)), str(p))
+    except YamlSyntaxError as e:
+        where = f"line {e.line}, column {e.column}: " if e.line is not None else ""
+        raise ConfigError(str(p), [f"{where}{e.detail}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(p), ["top level: expected a mapping of sections"])
     try:

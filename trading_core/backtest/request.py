@@ -7,10 +7,10 @@ an outcome must be a field here.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..risk.config import RiskConfig
 from ..strategies.filters import FilterConfig
@@ -25,6 +25,17 @@ Calendar = Literal["crypto", "equity"]
 # none | fixed:<bps> | sqrt | sqrt:<coef>
 _SLIPPAGE = re.compile(r"none|fixed:(?P<bps>\d+(\.\d+)?)|sqrt(:(?P<coef>\d+(\.\d+)?))?")
 DEFAULT_SQRT_IMPACT = 0.1
+MAX_SLIPPAGE_BPS = 1000.0  # 10 %, as the fee's limit
+MAX_IMPACT_COEF = 10.0
+
+# Bar times are int64 epoch milliseconds and pass through int64-nanosecond libraries (polars,
+# NumPy datetime64[ns]); those end at 2262-04-11, and no market history starts before 1900.
+MIN_START = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_END = datetime(2262, 4, 11, tzinfo=UTC)
+DATE_RANGE = f"{MIN_START.date()} .. {(MAX_END - timedelta(days=1)).date()}"  # as --start/--end dates
+MAX_CASH = 1e15
+MAX_SIZE = 1e12
+MAX_BARS_PARAM = 100_000  # rebalance_bars and the like: bars, not a count that can overflow
 
 
 def parse_slippage(model: str) -> tuple[float, float]:
@@ -37,9 +48,15 @@ def parse_slippage(model: str) -> tuple[float, float]:
     if not m:
         raise ValueError(f"slippage model {model!r}: expected none, fixed:<bps> (e.g. fixed:5), sqrt or sqrt:<k>")
     if m.group("bps") is not None:
-        return float(m.group("bps")), 0.0
+        bps = float(m.group("bps"))
+        if bps > MAX_SLIPPAGE_BPS:
+            raise ValueError(f"slippage model {model!r}: fixed bps must be <= {MAX_SLIPPAGE_BPS:g}")
+        return bps, 0.0
     if model.strip().startswith("sqrt"):
-        return 0.0, float(m.group("coef")) if m.group("coef") is not None else DEFAULT_SQRT_IMPACT
+        coef = float(m.group("coef")) if m.group("coef") is not None else DEFAULT_SQRT_IMPACT
+        if coef > MAX_IMPACT_COEF:
+            raise ValueError(f"slippage model {model!r}: sqrt coefficient must be <= {MAX_IMPACT_COEF:g}")
+        return 0.0, coef
     return 0.0, 0.0
 
 
@@ -77,12 +94,12 @@ class BacktestRequest(BaseModel):
     timeframe: Timeframe
     start: datetime
     end: datetime
-    cash: float = Field(default=100_000.0, gt=0, allow_inf_nan=False)
+    cash: float = Field(default=100_000.0, gt=0, le=MAX_CASH, allow_inf_nan=False)
     fee_bps: float | None = Field(default=None, ge=0, le=1000, allow_inf_nan=False)
     slippage: str = "none"
     fill: FillAt = "next_open"
     sizing: SizingMode = "all_in"
-    size: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    size: float = Field(default=1.0, gt=0, le=MAX_SIZE, allow_inf_nan=False)
     short: bool = False
     calendar: Calendar | None = None
     venue_config: dict[str, Any] = Field(default_factory=dict)
@@ -96,7 +113,7 @@ class BacktestRequest(BaseModel):
     filters: FilterConfig | None = None
     symbols: tuple[Symbol, ...] = ()
     allocation: AllocationMethod = "signals"
-    rebalance_bars: int = Field(default=0, ge=0)
+    rebalance_bars: int = Field(default=0, ge=0, le=MAX_BARS_PARAM)
     markowitz_lookback: int = Field(default=252, ge=10, le=5000)
     markowitz_risk_aversion: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_weight: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
@@ -109,7 +126,17 @@ class BacktestRequest(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return _utc(v).astimezone(UTC)  # type: ignore[no-any-return]
+        try:
+            return _utc(v).astimezone(UTC)  # type: ignore[no-any-return]
+        except OverflowError:
+            raise ValueError(f"{v.isoformat()} is outside the supported range {DATE_RANGE}") from None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, v: datetime, info: ValidationInfo) -> datetime:
+        if not MIN_START <= v <= MAX_END:
+            raise ValueError(f"{info.field_name} {v.isoformat()} is outside the supported range {DATE_RANGE}")
+        return v
 
     @field_validator("slippage")
     @classmethod

@@ -28,7 +28,14 @@ from .request import BacktestRequest, parse_slippage
 from .stepped import Protection, SteppedResult, run_stepped
 from .trades import BUY, Trade, round_trips
 
-__all__ = ["BacktestResult", "PortfolioResult", "build_market_model", "run_backtest"]
+__all__ = ["MAX_PORTFOLIO_BARS", "MAX_PORTFOLIOS", "BacktestResult", "PortfolioResult", "build_market_model",
+           "check_work", "run_backtest"]
+
+# The most work one run may take on: portfolios (grid variants x symbols) and portfolios x bars.
+# A portfolio-bar costs about 2 us end to end (signals, engine, metrics, trades), so the second
+# limit is well under a minute; a bigger sweep is several runs, not one that says nothing for minutes.
+MAX_PORTFOLIOS = 2_000
+MAX_PORTFOLIO_BARS = 20_000_000
 
 _FILL_REASONS = {0: "open", 1: "gap", 2: "intrabar", 3: "close"}
 
@@ -83,6 +90,7 @@ class BacktestResult:
     symbols: tuple[str, ...] = ()  # the symbols fills/trades index (one unless request.symbols)
     regimes: dict[str, Any] = field(default_factory=dict)  # where the by-regime slices come from
     driver: str = "batch"  # batch (one simulate_signals call) | stepped (bar by bar)
+    device: str = "cpu"  # the device the engine ran on (``auto`` resolved)
 
     @property
     def bars(self) -> int:
@@ -98,7 +106,7 @@ class BacktestResult:
             "end": _iso(int(self.ts[-1])) if self.bars else None,
             "persisted": self.persisted,
             "risk": self.risk if self.risk is not None else {"enabled": False, "counts": {}, "notes": []},
-            "filters": self.filters, "driver": self.driver, "regimes": self.regimes,
+            "filters": self.filters, "driver": self.driver, "device": self.device, "regimes": self.regimes,
             "breakers": {"events": [_jsonable(e) for e in self.breaker_events],
                          "states": [_jsonable(e) for e in self.breaker_states]},
             "portfolios": [p.to_dict() for p in self.portfolios],
@@ -168,6 +176,20 @@ def check_lot_size(request: BacktestRequest, model: Any) -> None:
                 f"size {request.size:g} is not a multiple of venue {request.venue}'s lot size {lot:g}")
 
 
+def check_work(strategy: str, n_variants: int, n_symbols: int, n_bars: int | None = None) -> None:
+    """Refuse a run bigger than ``MAX_PORTFOLIOS`` portfolios or ``MAX_PORTFOLIO_BARS`` portfolio-bars
+    before any of it starts; ``n_bars`` None checks the portfolio count only (before bars are read)."""
+    portfolios = n_variants * n_symbols
+    what = f"{n_variants} variant(s) x {n_symbols} symbol(s) = {portfolios} portfolios"
+    if portfolios > MAX_PORTFOLIOS:
+        raise InvalidInput(f"strategy {strategy}: {what}, above the limit of {MAX_PORTFOLIOS} per run; "
+                           "split the grid into several runs")
+    if n_bars is not None and portfolios * n_bars > MAX_PORTFOLIO_BARS:
+        raise InvalidInput(f"strategy {strategy}: {what} x {n_bars} bars = {portfolios * n_bars:.3g} "
+                           f"portfolio-bars, above the limit of {MAX_PORTFOLIO_BARS:.3g} per run; "
+                           "split the grid or shorten --start..--end")
+
+
 def _default_simulate() -> Callable[..., Any]:
     from ..engine import simulate_signals
 
@@ -187,12 +209,17 @@ def run_backtest(
     ``simulate`` defaults to ``trading_core.engine.simulate_signals`` (tests may pass a fake).
     Raises ``InvalidInput`` for an unknown strategy, bad parameters or too few bars.
     """
+    from ..engine import resolve_device
+
     strategy = get_strategy(request.strategy, request.params)
+    device = resolve_device(request.device)  # cuda without a GPU fails here, before any work
+    variants = strategy.variants()
+    check_work(request.strategy, len(variants), len(request.universe))
     frames = _read_frames(request, warehouse)
     bars = _align(frames, request.universe)
+    check_work(request.strategy, len(variants), bars.n_symbols, bars.n_bars)
     multi = bars.n_symbols > 1
     entries, exits = strategy.signals(bars)
-    variants = strategy.variants()
     symbol_of = portfolio_symbols(len(variants), bars.n_symbols)
     # one account per variant when it holds several symbols; else one per (variant, symbol) column
     account_of = np.arange(symbol_of.size, dtype=np.int64) // (bars.n_symbols if multi else 1)
@@ -211,6 +238,7 @@ def run_backtest(
             seed=request.seed,
         )
         stepped = None
+        device = str(getattr(sim, "device", device))
         equity_raw, cash_raw, position_raw, fills_raw = sim.equity, sim.cash, sim.position, sim.fills
     else:
         stepped = run_stepped(request, warehouse, bars, entries, exits, symbol_of, account_of, model,
@@ -252,7 +280,7 @@ def run_backtest(
         calendar=calendar, execution_model_hash=model.execution_model_hash(),
         market_model=_jsonable(model.to_dict()), ts=bars.ts, equity=equity, cash=cash,
         position=position, fills=fills, portfolios=portfolios,
-        symbols=bars.symbols, regimes=regimes,
+        symbols=bars.symbols, regimes=regimes, device=device,
         **(_stepped_fields(request, stepped, bars, symbol_of, rid) if stepped is not None else {}),
     )
     if request.persist:

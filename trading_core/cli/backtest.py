@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 _FILLS = ("next_open", "close")
 _SIZINGS = ("all_in", "fixed", "risk")
+# request fields set straight from a flag of the same name
+_FLAG_FIELDS = frozenset({"start", "end", "cash", "fee_bps", "slippage", "fill", "sizing", "size", "device",
+                          "allocation", "rebalance_bars"})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,27 +84,41 @@ def _required(args: argparse.Namespace, *names: str) -> None:
         raise InvalidInput(f"backtest: missing required argument(s) {', '.join(missing)}")
 
 
-def _number(name: str, raw: str, *, allow_zero: bool = False) -> float:
+def _number(name: str, raw: str, *, allow_zero: bool = False, most: float | None = None) -> float:
+    """A finite number > 0 (>= 0 with ``allow_zero``) and at most ``most``; else ``InvalidInput``
+    naming the flag (a huge value would overflow the engine's arithmetic into inf)."""
     try:
         v = float(raw)
     except (TypeError, ValueError):
         raise InvalidInput(f"--{name} {raw!r}: expected a number") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise InvalidInput(f"--{name} {raw!r}: expected a number {'>= 0' if allow_zero else '> 0'}")
+    bounds = (">= 0" if allow_zero else "> 0") + (f" and <= {most:g}" if most is not None else "")
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero) or (most is not None and v > most):
+        raise InvalidInput(f"--{name} {raw!r}: expected a number {bounds}")
     return v
 
 
 def _instant(name: str, raw: str, *, end: bool) -> datetime:
-    """A date means the whole day: ``--start`` its midnight, ``--end`` the next midnight (UTC)."""
+    """A date means the whole day: ``--start`` its midnight, ``--end`` the next midnight (UTC).
+
+    Refuses a time outside ``request.MIN_START .. MAX_END`` (epoch-ms/ns bar times) by flag."""
+    from ..backtest.request import DATE_RANGE, MAX_END, MIN_START
+
+    out_of_range = InvalidInput(f"--{name} {raw!r}: outside the supported date range {DATE_RANGE}")
     try:
         if len(raw) == 10:
             d = date.fromisoformat(raw)
             dt = datetime(d.year, d.month, d.day, tzinfo=UTC)
-            return dt + timedelta(days=1) if end else dt
-        dt = datetime.fromisoformat(raw)
+            dt = dt + timedelta(days=1) if end else dt
+        else:
+            dt = datetime.fromisoformat(raw)
+            dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError:
+        raise out_of_range from None
     except ValueError:
         raise InvalidInput(f"--{name} {raw!r}: expected a date YYYY-MM-DD or an ISO 8601 instant") from None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if not MIN_START <= dt <= MAX_END:
+        raise out_of_range
+    return dt
 
 
 def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
@@ -134,22 +151,26 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     # The backtest stack (Numba kernels) is imported here, not at parse time, so other commands
     # start quickly.
     from ..backtest import BacktestRequest, calendar_for_venue, parse_slippage
+    from ..backtest.request import MAX_BARS_PARAM, MAX_CASH, MAX_SIZE
+    from ..backtest.runner import check_work
     from ..strategies import get_strategy, parse_params
 
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
     _strategy_file(args)
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
     params = _config_params(args.strategy, dict(parse_params(args.param)), cfg)
-    get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O
+    strategy = get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O
     universe = [check_symbol(x.strip()) for x in str(args.symbol).split(",")]
     if len(set(universe)) != len(universe):
         raise InvalidInput(f"--symbol {args.symbol}: a symbol is named twice")
+    check_work(args.strategy, len(strategy.variants()), len(universe))  # a huge grid: refused now, not in minutes
     symbol = universe[0]
     venue = check_venue(args.venue)
     allocation = _choice("allocation", getattr(args, "allocation", "signals"), ("signals", "markowitz"))
     if allocation == "markowitz" and len(universe) < 2:
         raise InvalidInput("--allocation markowitz needs two or more symbols (--symbol A,B,...)")
-    rebalance = _number("rebalance-bars", str(getattr(args, "rebalance_bars", "0")), allow_zero=True)
+    rebalance = _number("rebalance-bars", str(getattr(args, "rebalance_bars", "0")), allow_zero=True,
+                        most=MAX_BARS_PARAM)
     if rebalance != int(rebalance):
         raise InvalidInput(f"--rebalance-bars {args.rebalance_bars!r}: expected a whole number of bars")
     timeframe_ms(args.timeframe)
@@ -165,11 +186,11 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     try:
         return BacktestRequest(
             strategy=args.strategy, params=params, symbol=symbol, venue=venue, timeframe=args.timeframe,
-            start=start, end=end, cash=_number("cash", args.cash),
-            fee_bps=None if args.fee_bps is None else _number("fee-bps", args.fee_bps, allow_zero=True),
+            start=start, end=end, cash=_number("cash", args.cash, most=MAX_CASH),
+            fee_bps=None if args.fee_bps is None else _number("fee-bps", args.fee_bps, allow_zero=True, most=1000),
             slippage=args.slippage, fill=_choice("fill", args.fill, _FILLS),  # type: ignore[arg-type]
             sizing=_choice("sizing", args.sizing, _SIZINGS),  # type: ignore[arg-type]
-            size=_number("size", args.size), short=bool(args.short),
+            size=_number("size", args.size, most=MAX_SIZE), short=bool(args.short),
             device=_choice("device", args.device, ("cpu", "cuda", "auto")),  # type: ignore[arg-type]
             calendar=calendar_for_venue(venue, asset_classes),  # type: ignore[arg-type]
             venue_config=dict(cfg.venues.get(venue, {})), persist=bool(args.save),
@@ -178,8 +199,11 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
         )
     except ValidationError as e:
         err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "request"
-        raise InvalidInput(f"backtest {where}: {err['msg'].removeprefix('Value error, ')}") from None
+        loc = [str(x) for x in err["loc"]]
+        # a field the command line sets is named by its flag (--fee-bps), others by their path
+        where = f"--{loc[0].replace('_', '-')}" if len(loc) == 1 and loc[0] in _FLAG_FIELDS else \
+            "backtest " + (".".join(loc) or "request")
+        raise InvalidInput(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _config_params(strategy: str, cli: dict[str, str], cfg: Any) -> dict[str, str | float | int]:
@@ -237,17 +261,12 @@ def _risk_fields(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
     risk = cfg.risk
     path = getattr(args, "risk_config", None)
     if path:
-        import yaml
-
-        from ..risk import load_risk_config
+        from ..risk import load_risk_config_file
 
         try:
-            raw = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise InvalidInput(f"--risk-config {path}: {e}") from None
-        if not isinstance(raw, dict):
-            raise InvalidInput(f"--risk-config {path}: expected a mapping")
-        risk = load_risk_config(raw.get("risk", raw), source=f"{path}: risk")
+            risk = load_risk_config_file(Path(path).expanduser())
+        except OSError as e:
+            raise InvalidInput(f"--risk-config {path}: {e.strerror or e}") from None
     if sc.trailing_stop is not None:
         risk = risk.model_copy(update={"trailing_stop": sc.trailing_stop})
     return {"risk": risk, "filters": filters}
@@ -446,6 +465,6 @@ def table(result: BacktestResult, impact: dict[str, Any] | None = None) -> str:
                      + (f"; filters: {', '.join(f'{k} {v}' for k, v in sorted(result.filters.items()))}"
                         if result.filters else ""))
     lines.extend(impact_lines(impact, result))
-    lines.append(f"driver {result.driver}; execution model {result.execution_model_hash[:16]}"
+    lines.append(f"driver {result.driver} on {result.device}; execution model {result.execution_model_hash[:16]}"
                  + (f"; stored as backtest run {result.run_id}" if result.persisted else "; not stored"))
     return "\n".join(lines)

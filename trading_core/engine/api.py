@@ -18,6 +18,7 @@ import numpy as np
 from trading_core.engine import enums as E
 from trading_core.engine import nb
 from trading_core.engine.model import MarketModel
+from trading_core.errors import InvalidInput
 
 _SIZE_MODES = {"all_in": E.SizeMode.ALL_IN, "fixed": E.SizeMode.QTY, "risk": E.SizeMode.RISK}
 _NO_DAY = -(1 << 40)
@@ -194,24 +195,44 @@ def _wrap_events(ei: np.ndarray, n: np.ndarray) -> np.ndarray:
 # ############# Device selection ############# #
 
 
-def cuda_available() -> bool:
-    """A real CUDA device (never the simulator) is usable."""
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
-        return False
+def _simulator_on() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why no real CUDA device is usable, in one line; None when one is (or the simulator is on)."""
+    if _simulator_on():
+        return None
     try:
         from numba import cuda
 
-        return bool(cuda.is_available())
-    except Exception:  # pragma: no cover - driver problems mean "no GPU"
-        return False
+        if cuda.is_available():
+            return None
+        from numba.cuda.cudadrv.driver import driver
+
+        err = getattr(driver, "initialization_error", None)
+    except Exception as e:  # noqa: BLE001 - driver problems mean "no GPU"; say which
+        err = str(e) or type(e).__name__
+    first = next((line.strip() for line in str(err or "").splitlines() if line.strip()), "")
+    return first or "no CUDA device found"
+
+
+def cuda_available() -> bool:
+    """A real CUDA device (never the simulator) is usable."""
+    return not _simulator_on() and cuda_unavailable_reason() is None
 
 
 def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a real GPU is present, else 'cpu'; 'cuda' is honoured (simulator included)."""
+    """'auto' -> 'cuda' when a real GPU is present, else 'cpu'; 'cuda' is honoured when a GPU is
+    usable or the CUDA simulator is on, and otherwise refused with ``InvalidInput`` saying why."""
     if device == "auto":
         return "cuda" if cuda_available() else "cpu"
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto|cpu|cuda, got {device!r}")
+        raise InvalidInput(f"device must be auto|cpu|cuda, got {device!r}")
+    if device == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise InvalidInput(f"device cuda requested but no usable CUDA GPU: {reason}")
     return device
 
 

@@ -10,7 +10,7 @@ class RegimeConfig(BaseModel):
     """Thresholds of the regime rules (see the module doc). Defaults were set on S&P 500 daily
     1999-2018 and BTC hourly and are documented in docs/features.md."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     stress_enter: float = Field(default=0.90, gt=0, le=1, description="rvol percentile that enters stress")
     stress_exit: float = Field(default=0.70, gt=0, le=1, description="stress lasts while rvol_pct >= this")

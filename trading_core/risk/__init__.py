@@ -32,6 +32,7 @@ _EXPORTS = {
     "SizingConfig": "config",
     "TrailingStopConfig": "config",
     "load_risk_config": "config",
+    "load_risk_config_file": "config",
     "OrderRequest": "gate",
     "RiskDecision": "gate",
     "RiskGate": "gate",

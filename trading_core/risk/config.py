@@ -9,21 +9,23 @@ field (``risk.breakers.portfolio.daily_loss_halt: ...``). Defaults are listed in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidInput
+from ..yaml_io import load_yaml_file
 
 __all__ = [
     "RiskConfig", "OrderLimits", "SizingConfig", "MarketFilterConfig", "BreakerConfig",
     "StrategyBreakerConfig", "PortfolioBreakerConfig", "SystemBreakerConfig", "MarketBreakerConfig",
-    "TrailingStopConfig", "load_risk_config",
+    "TrailingStopConfig", "load_risk_config", "load_risk_config_file",
 ]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OrderLimits(_Frozen):
@@ -200,3 +202,15 @@ def load_risk_config(raw: dict[str, Any] | None, *, source: str = "risk") -> Ris
             loc = ".".join(str(p) for p in (source, *err["loc"]))
             problems.append(f"{loc}: {err['msg']}")
         raise ConfigError(source, problems) from None
+
+
+def load_risk_config_file(path: str | Path) -> RiskConfig:
+    """Read and validate a ``--risk-config`` YAML file (a ``risk:`` section or its body).
+
+    The file goes through ``yaml_io`` (regular file, size, UTF-8, no aliases, depth, duplicate
+    keys, finite numbers), so every refusal is one ``InvalidInput`` line naming the file."""
+    raw, _ = load_yaml_file(path)
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"--risk-config {path}: expected a mapping")
+    return load_risk_config(raw.get("risk", raw), source=f"{path}: risk")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cas
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 if TYPE_CHECKING:
     from .streaming import SignalStream
@@ -28,11 +28,40 @@ FloatArray = npt.NDArray[np.float64]
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
+# The largest integer any strategy parameter may take: every integer parameter is a window, a
+# lookback, a count of bars held or similar, and a longer one than this (~400 years of daily
+# bars) only overflows the indicator kernels (int64 / Numba) instead of meaning anything.
+MAX_WINDOW = 100_000
+
+
+def _too_big(v: Any) -> int | None:
+    """The first integer in ``v`` (an int or nested tuples/lists of them) beyond +-MAX_WINDOW."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if abs(v) > MAX_WINDOW else None
+    if isinstance(v, tuple | list):
+        for x in v:
+            bad = _too_big(x)
+            if bad is not None:
+                return bad
+    return None
+
 
 class StrategyParams(BaseModel):
-    """Base of every strategy's parameter model: unknown keys are errors, values are frozen."""
+    """Base of every strategy's parameter model: unknown keys are errors, values are frozen, and
+    every integer (plain or inside a ``grid``) is bounded by ``MAX_WINDOW``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_ints(cls, v: Any) -> Any:
+        bad = _too_big(v)
+        if bad is not None:
+            shown = str(bad) if len(str(bad)) <= 12 else f"{bad:.3g}"
+            raise ValueError(f"{shown} is beyond the limit of {MAX_WINDOW} bars")
+        return v
 
 
 P = TypeVar("P", bound=StrategyParams)

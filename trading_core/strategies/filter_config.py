@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class FilterConfig(BaseModel):
     """Per-strategy signal filters. ``FilterConfig()`` changes nothing (every filter off)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     smooth_window: int = Field(default=1, ge=1, le=500,
                                description="a signal needs a strict majority of true bars in this window")

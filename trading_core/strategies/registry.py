@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ..errors import InvalidInput
-from .base import Strategy, StrategyParams
+from .base import MAX_WINDOW, Strategy, StrategyParams
 from .bollinger import BollingerBreakout, BollingerMeanReversion
 from .buy_and_hold import BuyAndHold
 from .fibonacci_retracement import FibonacciRetracement
@@ -60,6 +60,8 @@ def _allowed(field: FieldInfo) -> str:
         return field.description or str(ann).replace("typing.", "")
     names: dict[Any, str] = {int: "integer", float: "number", str: "text", bool: "true or false"}
     text = names[ann]
+    if ann is int and not any(b.startswith(("<=", "<")) for b in bounds):
+        bounds.append(f"<= {MAX_WINDOW}")  # StrategyParams bounds every integer
     if bounds:
         text += " " + " and ".join(bounds)
     if field.description:

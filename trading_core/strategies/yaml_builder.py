@@ -53,12 +53,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import yaml
 from numba import njit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InvalidInput
 from ..features import indicators as ind
 from ..features import levels as lv
 from ..features import streaming as fst
+from ..yaml_io import YamlInputError, YamlSyntaxError, decode_yaml_bytes, load_yaml_text, read_yaml_bytes
 from . import _common as cm
 from .base import Bars, BoolArray, StrategyParams, as_bars
 from .position_rules import PositionRules
@@ -79,17 +80,8 @@ DEFAULT_FILE = Path(__file__).resolve().parents[2] / "config" / "strategies" / "
 TOP_KEYS = ("name", "description", "indicators", "entry", "exit", "stop_loss_pct", "take_profit_pct", "position")
 
 
-class YamlStrategyError(InvalidInput):
+class YamlStrategyError(YamlInputError):
     """A problem in a YAML strategy, located at ``line``/``column`` (1-based) of ``source``."""
-
-    def __init__(self, source: str, line: int | None, column: int | None, message: str) -> None:
-        self.source, self.line, self.column = source, line, column
-        where = source
-        if line is not None:
-            where += f", line {line}"
-            if column is not None:
-                where += f", column {column}"
-        super().__init__(f"{where}: {message}")
 
 
 # ############# Indicator functions ############# #
@@ -98,6 +90,11 @@ class YamlStrategyError(InvalidInput):
 class _P(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     source: Literal["open", "high", "low", "close", "volume"] = "close"
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_ints(cls, v: Any) -> Any:  # the bound every strategy parameter has
+        return StrategyParams._bounded_ints(v)
 
     def warmup(self) -> int:
         return int(getattr(self, "window", 1))
@@ -556,12 +553,12 @@ def _compile_rule(src: str, text: Any, node: yaml.Node, key: str, names: set[str
 def parse_yaml_strategy(text: str, source: str = "<yaml>") -> RuleSpec:
     """Validate a YAML strategy; raise ``YamlStrategyError`` at the first problem, with its line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise YamlStrategyError(source, line, col, f"YAML syntax: {e.problem or e}") from None
+        data, root = load_yaml_text(text, source)
+    except YamlSyntaxError as e:
+        raise YamlStrategyError(source, e.line, e.column,
+                                "YAML syntax: " + e.detail.removeprefix("invalid YAML: ")) from None
+    except YamlInputError as e:
+        raise YamlStrategyError(source, e.line, e.column, e.detail) from None
     if not isinstance(data, dict) or root is None:
         raise YamlStrategyError(source, 1, None, "a strategy file must be a mapping with name, indicators, "
                                                  "entry and exit")
@@ -662,7 +659,12 @@ class YamlStrategyParams(StrategyParams):
 
 
 def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """sha256 of a strategy file, read through ``yaml_io`` (a FIFO or oversize file is refused)."""
+    try:
+        raw = read_yaml_bytes(path)
+    except YamlInputError as e:
+        raise YamlStrategyError(str(path), e.line, e.column, e.detail) from None
+    return hashlib.sha256(raw).hexdigest()
 
 
 class YamlStrategy:
@@ -678,12 +680,18 @@ class YamlStrategy:
         if spec is None:
             path = Path(self.params.file)
             try:
-                raw = path.read_bytes()
+                raw = read_yaml_bytes(path)
             except OSError as e:
                 raise InvalidInput(f"strategy file {path}: {e.strerror or e}") from None
+            except YamlInputError as e:
+                raise YamlStrategyError(str(path), e.line, e.column, e.detail) from None
             if self.params.sha256 and hashlib.sha256(raw).hexdigest() != self.params.sha256:
                 raise InvalidInput(f"strategy file {path} changed since it was validated (sha256 differs)")
-            spec = parse_yaml_strategy(raw.decode("utf-8", errors="replace"), str(path))
+            try:
+                text = decode_yaml_bytes(raw, str(path))
+            except YamlInputError as e:
+                raise YamlStrategyError(str(path), e.line, e.column, e.detail) from None
+            spec = parse_yaml_strategy(text, str(path))
         self.spec: RuleSpec = spec
 
     @property

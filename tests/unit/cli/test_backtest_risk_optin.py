@@ -135,7 +135,12 @@ def test_config_model_has_the_backtest_profile_off_by_default(tmp_path: Path) ->
 def test_configured_filters_apply_without_risk_and_no_filters_skips_them(
     capsys: pytest.CaptureFixture[str], tmp_path: Path,
 ) -> None:
-    cfg = str(_profile(tmp_path, "strategies:\n  ma_crossover:\n    filters: {confirm_bars: 3}\n"))
+    # edit the shipped strategies section in place: a second ``strategies:`` key is refused
+    path = _profile(tmp_path, "")
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\n      confirm_bars: 1 ") == 1
+    path.write_text(text.replace("\n      confirm_bars: 1 ", "\n      confirm_bars: 3 "), encoding="utf-8")
+    cfg = str(path)
     args = ["--config", cfg, *BASE, "--strategy", "ma_crossover", "--param", "fast=20", "--param", "slow=100"]
     doc = _json(capsys, *args)
     assert doc["risk"]["enabled"] is False
