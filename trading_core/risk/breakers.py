@@ -283,9 +283,15 @@ class CircuitBreakers:
         metrics = {"vix": vix, "vol_percentile": vol_percentile}
         v = vix if vix is not None and math.isfinite(vix) else None
         p = vol_percentile if vol_percentile is not None and math.isfinite(vol_percentile) else None
+        # hysteresis: while a rule holds the breaker tripped, it keeps firing down to its recover level
+        st = self._states.get(("market", scope))
+        held = st.reason if st is not None and st.state != A else None
+        vix_level = c.vix_recover if held == "market_vix" and c.vix_recover is not None else c.vix_reduce
+        vol_level = (c.vol_percentile_recover if held == "market_vol_percentile"
+                     and c.vol_percentile_recover is not None else c.vol_percentile_reduce)
         trips = [(H, "market_vix", v is not None and c.vix_halt is not None and v > c.vix_halt),
-                 (R, "market_vix", v is not None and v > c.vix_reduce),
-                 (R, "market_vol_percentile", p is not None and p > c.vol_percentile_reduce)]
+                 (R, "market_vix", v is not None and v > vix_level),
+                 (R, "market_vol_percentile", p is not None and p > vol_level)]
         return self._apply_or_touch("market", scope, ts, trips, metrics, c.cooldown_s)
 
     def reset(self, level: str, scope: str, ts: datetime, *, actor: str, note: str = "") -> int:

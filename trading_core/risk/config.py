@@ -130,11 +130,26 @@ class MarketBreakerConfig(_Frozen):
     """Market stress: realised-volatility percentile and VIX put the book in reduce-only."""
 
     vol_percentile_reduce: float = Field(default=0.95, gt=0, le=1)
+    vol_percentile_recover: float | None = Field(
+        default=0.85, gt=0, le=1,
+        description="hysteresis: once tripped by the volatility rank, the breaker stays reduce-only until "
+                    "the rank is at or below this (None = the trip level: no hysteresis)")
     vix_reduce: float = Field(default=40.0, gt=0,
                               description="above the market filter's 30: the filter pauses entries first, "
                                           "the breaker marks a deeper stress episode with an audited state")
+    vix_recover: float | None = Field(default=35.0, gt=0,
+                                      description="hysteresis: a VIX trip holds until VIX is at or below this")
     vix_halt: float | None = Field(default=None, gt=0, description="None: VIX never halts")
-    cooldown_s: float = Field(default=0.0, ge=0)
+    cooldown_s: float = Field(default=86_400.0, ge=0,
+                              description="minimum dwell in a tripped state before stepping back (a day)")
+
+    @model_validator(mode="after")
+    def _hysteresis_below_trip(self) -> MarketBreakerConfig:
+        if self.vol_percentile_recover is not None and self.vol_percentile_recover > self.vol_percentile_reduce:
+            raise ValueError("vol_percentile_recover must be <= vol_percentile_reduce")
+        if self.vix_recover is not None and self.vix_recover > self.vix_reduce:
+            raise ValueError("vix_recover must be <= vix_reduce")
+        return self
 
 
 class BreakerConfig(_Frozen):
