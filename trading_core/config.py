@@ -3,6 +3,10 @@
 Paths and secrets can be overridden from the environment so the same file serves a laptop, CI and
 a server: ``TRADING_DATA_DIR`` moves every runtime file, ``TRADING_WAREHOUSE`` the DuckDB file, and
 API keys are only ever read from the variables the config names (never stored in the file).
+
+One rule for paths: a relative path -- in the file or in one of the environment overrides -- is
+relative to the **project root** (``PROJECT_ROOT``, the folder holding ``config/`` and
+``trading_core/``), wherever the config file itself lives and whatever the current directory is.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ ProviderName = Literal["sample", "ccxt", "yfinance"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _no_nul(v: Any) -> Any:
+    """Refuse a NUL byte in a path: the OS and DuckDB would silently cut the path at it."""
+    if isinstance(v, str | Path) and "\x00" in str(v):
+        shown = str(v).replace("\x00", "\\0")
+        raise ValueError(f"path '{shown}' contains a NUL byte (\\0); a file name cannot hold one")
+    return v
 
 
 class UniverseConfig(_Strict):
@@ -99,6 +111,8 @@ class MarketDataConfig(_Strict):
     yfinance: YfinanceConfig = YfinanceConfig()
     validation: ValidationConfig = ValidationConfig()
 
+    _paths = field_validator("cache_dir", "sample_dir", mode="before")(_no_nul)
+
     @model_validator(mode="after")
     def _unique_names(self) -> MarketDataConfig:
         names = [u.name for u in self.universes]
@@ -112,6 +126,8 @@ class WarehouseConfig(_Strict):
     serving_dir: Path = Path("data/serving")
     lock_deadline_s: float = Field(default=30.0, gt=0)
 
+    _paths = field_validator("path", "serving_dir", mode="before")(_no_nul)
+
 
 class ServicesConfig(_Strict):
     """Where the UIs listen. Loopback unless a user deliberately changes it."""
@@ -120,6 +136,22 @@ class ServicesConfig(_Strict):
     dagster_port: int = Field(default=3000, gt=0, lt=65536)
     streamlit_port: int = Field(default=8501, gt=0, lt=65536)
     mlflow_port: int = Field(default=5000, gt=0, lt=65536)
+
+    def exposure_warning(self) -> str | None:
+        """One line when ``host`` is not a loopback address (the services are then reachable from
+        other machines, without authentication); None on 127.0.0.1 / localhost / ::1."""
+        import ipaddress
+
+        h = self.host.strip().lower().strip("[]")
+        try:
+            loopback = h == "localhost" or ipaddress.ip_address(h).is_loopback
+        except ValueError:
+            loopback = False
+        if loopback:
+            return None
+        where = "EVERY network interface" if h in ("0.0.0.0", "::", "") else f"{self.host} (not loopback)"
+        return (f"warning: services.host is {self.host}: the services listen on {where}, without "
+                "authentication; anyone who can reach this machine can use them (127.0.0.1 keeps them local)")
 
 
 ParamValue = str | float | int | bool | list[Any] | dict[str, Any]
@@ -168,29 +200,33 @@ class TradingConfig(_Strict):
         default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
     regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")
 
+    _paths = field_validator("data_dir", mode="before")(_no_nul)
+
     def strategy(self, name: str) -> StrategyConfig:
         """The strategy's section, or the defaults (no params, filters off) when it has none."""
         return self.strategies.get(name, StrategyConfig())
 
-    def resolve(self, root: Path) -> TradingConfig:
-        """Return a copy with relative paths anchored at ``root`` and env overrides applied."""
-        data_dir = Path(os.environ.get("TRADING_DATA_DIR") or _anchor(self.data_dir, root))
+    def resolve(self, root: Path = PROJECT_ROOT) -> TradingConfig:
+        """Return a copy with env overrides applied and every relative path anchored at ``root``
+        (the project root: the one rule for paths, in the file and in the environment alike)."""
+        env = {k: _env_path(k) for k in ("TRADING_DATA_DIR", "TRADING_WAREHOUSE", "TRADING_CACHE_DIR",
+                                          "TRADING_SAMPLE_DIR")}
+        data_dir = _anchor(env["TRADING_DATA_DIR"] or self.data_dir, root)
         wh = self.warehouse
         default_wh = wh.path == WarehouseConfig().path
-        wh_path = os.environ.get("TRADING_WAREHOUSE") or (
+        wh_path = _anchor(env["TRADING_WAREHOUSE"], root) if env["TRADING_WAREHOUSE"] else (
             data_dir / "warehouse.duckdb" if default_wh else _anchor(wh.path, root)
         )
         serving = data_dir / "serving" if wh.serving_dir == WarehouseConfig().serving_dir else _anchor(
             wh.serving_dir, root)
         md = self.market_data
-        cache = os.environ.get("TRADING_CACHE_DIR")
-        sample = os.environ.get("TRADING_SAMPLE_DIR")
+        cache, sample = env["TRADING_CACHE_DIR"], env["TRADING_SAMPLE_DIR"]
         return self.model_copy(update={
             "data_dir": data_dir,
-            "warehouse": wh.model_copy(update={"path": Path(wh_path), "serving_dir": serving}),
+            "warehouse": wh.model_copy(update={"path": wh_path, "serving_dir": serving}),
             "market_data": md.model_copy(update={
-                "cache_dir": Path(cache) / "market_data" if cache else _anchor(md.cache_dir, root),
-                "sample_dir": Path(sample) if sample else _anchor(md.sample_dir, root),
+                "cache_dir": _anchor(cache, root) / "market_data" if cache else _anchor(md.cache_dir, root),
+                "sample_dir": _anchor(sample, root) if sample else _anchor(md.sample_dir, root),
             }),
         })
 
@@ -202,7 +238,17 @@ class TradingConfig(_Strict):
 
 
 def _anchor(p: Path, root: Path) -> Path:
+    p = p.expanduser()
     return p if p.is_absolute() else root / p
+
+
+def _env_path(var: str) -> Path | None:
+    v = os.environ.get(var)
+    if not v:
+        return None
+    if "\x00" in v:  # pragma: no cover - an environment cannot normally carry one
+        raise ConfigError(f"${var}", [f"{var}: contains a NUL byte (\\0); a file name cannot hold one"])
+    return Path(v)
 
 
 def secret_from_env(var: str | None) -> str | None:
@@ -228,12 +274,37 @@ def load_config(path: str | Path | None = None, *, resolve: bool = True) -> Trad
         raise ConfigError(str(p), [f"{where}{e.detail}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(p), ["top level: expected a mapping of sections"])
+    problems: list[str] = []
+    cfg: TradingConfig | None = None
     try:
         cfg = TradingConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(str(p), [_describe(err, node) for err in e.errors()]) from None
-    root = p.resolve().parent.parent if p.resolve().parent.name == "config" else p.resolve().parent
-    return cfg.resolve(root) if resolve else cfg
+        problems += [_describe(err, node) for err in e.errors()]
+    problems += _venue_problems(data.get("venues"), node)
+    if problems or cfg is None:
+        raise ConfigError(str(p), problems)
+    # Relative paths are relative to the project root, never to the config file's folder: a copy
+    # of the file elsewhere (``--config /tmp/x.yaml``) still reads and writes the project's data.
+    return cfg.resolve(PROJECT_ROOT) if resolve else cfg
+
+
+def _venue_problems(venues: Any, node: yaml.Node | None) -> list[str]:
+    """Each ``venues.<name>`` checked by the engine's own model (``VenueConfig``, what
+    ``MarketModel.from_venue_config`` validates with), one ``path (line): message`` per problem,
+    so a bad fee fails ``trading config validate`` instead of a backtest later."""
+    if not isinstance(venues, dict) or not venues:
+        return []  # absent/empty: nothing to check (a non-mapping is reported by TradingConfig)
+    from .engine.model import VenueConfig  # the engine (numba) loads only when venues are configured
+
+    out: list[str] = []
+    for name, raw in venues.items():
+        if not isinstance(raw, dict):
+            continue  # TradingConfig reports the type
+        try:
+            VenueConfig.model_validate(raw)
+        except ValidationError as e:
+            out += [_describe({**err, "loc": ("venues", name, *err["loc"])}, node) for err in e.errors()]
+    return out
 
 
 def _describe(err: Any, node: yaml.Node | None) -> str:

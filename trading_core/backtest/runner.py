@@ -311,7 +311,9 @@ def _regime_labels(request: BacktestRequest, warehouse: Any,
         return None, {**info, "note": f"regime labels unreadable: {e}"}
     if frame.height == 0:
         return None, {**info, "note": f"no regime labels for {symbol} ({request.venue}, {request.timeframe}); "
-                                      "materialise the feature assets (Dagster) to slice metrics by regime"}
+                                      f"run `trading features update --symbol {symbol} --venue {request.venue} "
+                                      f"--timeframe {request.timeframe}` (or materialise the feature assets "
+                                      "in Dagster) to slice metrics by regime"}
     names = frame["regime"].to_list()
     pos, hit = _rows_at(frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64), bars.ts)
     labels: list[str | None] = [names[int(i)] if h else None for i, h in zip(pos, hit, strict=True)]
@@ -325,11 +327,61 @@ def _read_frames(request: BacktestRequest, warehouse: BarSource) -> list[pl.Data
     for sym in request.universe:
         f = warehouse.read_bars(request.venue, sym, request.timeframe, request.start, request.end)
         if f.height < 2:
-            raise InvalidInput(
-                f"{f.height} {request.timeframe} bar(s) of {sym} on {request.venue} between "
-                f"{request.start.date()} and {request.end.date()}; ingest them first (trading ingest ...)")
+            raise InvalidInput(_too_few_bars(request, sym, f.height, warehouse))
         frames.append(f)
     return frames
+
+
+def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) -> str:
+    """One line: what was asked (inclusive dates) and what IS stored nearest to it -- the series'
+    own first/last bar when the range misses it, else the stored series closest by name."""
+    import difflib
+    from datetime import timedelta
+
+    def when(ts: datetime) -> str:
+        ts = ts.astimezone(UTC) if ts.tzinfo else ts
+        return ts.date().isoformat() if (ts.hour, ts.minute, ts.second) == (0, 0, 0) else ts.strftime(
+            "%Y-%m-%d %H:%M")
+
+    last = request.end - (timedelta(days=1) if (request.end.hour, request.end.minute, request.end.second,
+                                                request.end.microsecond) == (0, 0, 0, 0) else timedelta(0))
+    to = when(last) if last != request.end else f"before {when(request.end)} UTC"
+    asked = (f"{n} {request.timeframe} bar(s) of {sym} on {request.venue} from {when(request.start)} "
+             f"to {to}{' (inclusive)' if last != request.end else ''}")
+    try:
+        stored = list(warehouse.series()) if hasattr(warehouse, "series") else None
+    except Exception as e:  # noqa: BLE001 - the hint is optional; the refusal itself must stand
+        stored, why = None, f"{type(e).__name__}"
+    else:
+        why = "the bar source cannot list its series"
+
+    def desc(r: Any) -> str:
+        return f"{r.symbol} {r.venue} {r.timeframe} {when(r.first_ts)} .. {when(r.last_ts)}"
+
+    where = f" in {warehouse.path}" if getattr(warehouse, "path", None) is not None else ""
+    if stored is None:
+        return f"{asked}; ingest them first (trading ingest ...) [stored series unknown: {why}]"
+    if not stored:
+        return f"{asked}: the warehouse{where} holds no bars; ingest them first (trading ingest sample)"
+    same = next((r for r in stored if (r.venue, r.symbol, r.timeframe) == (request.venue, sym, request.timeframe)),
+                None)
+    if same is not None:
+        return (f"{asked}; stored: {same.bars} bars from {when(same.first_ts)} to {when(same.last_ts)}; "
+                "choose --start/--end inside that range, or ingest them first (trading ingest ...)")
+
+    def score(r: Any) -> float:
+        name = difflib.SequenceMatcher(None, sym.lower(), r.symbol.lower()).ratio()
+        return name + 0.2 * (r.venue == request.venue) + 0.1 * (r.timeframe == request.timeframe)
+
+    near = sorted((r for r in stored if difflib.SequenceMatcher(None, sym.lower(), r.symbol.lower()).ratio() >= 0.5),
+                  key=lambda r: (-score(r), r.symbol, r.venue, r.timeframe))[:3]
+    if not near:
+        near = sorted(stored, key=lambda r: (-score(r), r.symbol))[:3]
+        label = "no stored series is named like it; stored"
+    else:
+        label = "not stored; nearest stored"
+    more = f" ({len(stored) - len(near)} other series stored)" if len(stored) > len(near) else ""
+    return f"{asked}: {label}: {'; '.join(desc(r) for r in near)}{more}; or ingest them first (trading ingest ...)"
 
 
 def _align(frames: list[pl.DataFrame], symbols: tuple[str, ...]) -> Bars:

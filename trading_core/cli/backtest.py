@@ -13,13 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from ..config import load_config
+# Parsing (``register``) needs only the standard library and the light ``errors``/``timeframes``
+# modules; config, pydantic, the warehouse (DuckDB/Polars) and the backtest stack (Numba) are
+# imported by the functions that use them, so ``--help`` and argument errors return at once.
 from ..errors import InvalidInput
-from ..symbols import check_symbol, check_venue
 from ..timeframes import TIMEFRAME_MS, timeframe_ms
-from ..warehouse import Warehouse
 
 if TYPE_CHECKING:
     from ..backtest import BacktestRequest, BacktestResult
@@ -150,10 +148,13 @@ def _strategy_file(args: argparse.Namespace) -> None:
 def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     # The backtest stack (Numba kernels) is imported here, not at parse time, so other commands
     # start quickly.
+    from pydantic import ValidationError
+
     from ..backtest import BacktestRequest, calendar_for_venue, parse_slippage
     from ..backtest.request import MAX_BARS_PARAM, MAX_CASH, MAX_SIZE
     from ..backtest.runner import check_work
     from ..strategies import get_strategy, parse_params
+    from ..symbols import check_symbol, check_venue
 
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
     _strategy_file(args)
@@ -275,9 +276,37 @@ def _risk_fields(args: argparse.Namespace, cfg: Any) -> dict[str, Any]:
 # ############# Handler ############# #
 
 
+def _check_plain_flags(args: argparse.Namespace) -> None:
+    """The flags that need neither the config nor a strategy (numbers, choices, dates), checked
+    with ``build_request``'s own rules and messages before the config, the strategies and the
+    engine are imported: a mistyped value is refused in a fraction of a second."""
+    from ..backtest.request import MAX_BARS_PARAM, MAX_CASH, MAX_SIZE  # pydantic only, no Numba
+
+    _number("cash", args.cash, most=MAX_CASH)
+    if args.fee_bps is not None:
+        _number("fee-bps", args.fee_bps, allow_zero=True, most=1000)
+    _number("size", args.size, most=MAX_SIZE)
+    _choice("fill", args.fill, _FILLS)
+    _choice("sizing", args.sizing, _SIZINGS)
+    _choice("device", args.device, ("cpu", "cuda", "auto"))
+    _choice("allocation", getattr(args, "allocation", "signals"), ("signals", "markowitz"))
+    _number("rebalance-bars", str(getattr(args, "rebalance_bars", "0")), allow_zero=True, most=MAX_BARS_PARAM)
+    if args.timeframe:
+        timeframe_ms(args.timeframe)
+    start = _instant("start", args.start, end=False) if args.start else None
+    end = _instant("end", args.end, end=True) if args.end else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(f"--end {args.end} must be after --start {args.start}")
+
+
 def _run(args: argparse.Namespace) -> int:
+    _check_plain_flags(args)
+    from ..config import load_config
+
     cfg = load_config(args.config)
     request = build_request(args, cfg)
+    from ..warehouse import Warehouse
+
     wh = Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s)
     if not wh.path.exists():
         raise InvalidInput(f"no warehouse at {wh.path}; load bars first (trading ingest sample)")

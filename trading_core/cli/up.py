@@ -3,28 +3,41 @@
 Starts the Dagster webserver and daemon (``dagster dev``) on the configured loopback host and
 prints the URLs. Ctrl-C (or SIGTERM) stops every child cleanly. Services are started as
 subprocesses, so trading_core stays free of Dagster imports.
+
+Next to the services it starts a background Numba warm-up (``warm_up``, in its own process,
+logging to ``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling
+them once fills the on-disk cache and the first ``trading backtest`` after ``make run`` loads
+them instead of compiling them for about a minute. ``--no-warmup`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+import traceback
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from ..config import PROJECT_ROOT, config_path, load_config
+# Parsing needs only the standard library; the config (pydantic/YAML) is imported by ``_up``.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("up", help="load offline data if needed and start the services")
     p.add_argument("--no-load", action="store_true", help="skip loading the offline data set")
+    p.add_argument("--no-warmup", dest="warmup", action="store_false",
+                   help="do not compile the Numba kernels in the background (the first backtest then does)")
     p.set_defaults(handler=_up)
 
 
 def _up(args: argparse.Namespace) -> int:
+    from ..config import PROJECT_ROOT, config_path, load_config
+
     cfg = load_config(args.config)
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ)
@@ -47,6 +60,7 @@ def _up(args: argparse.Namespace) -> int:
                     f"http://{host}:{cfg.services.dagster_port}"),
     }
     procs: list[subprocess.Popen[bytes]] = []
+    warm: subprocess.Popen[bytes] | None = None
     # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
     # in their own process groups, so nothing else would reach them.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -54,6 +68,13 @@ def _up(args: argparse.Namespace) -> int:
         for name, (cmd, url) in services.items():
             procs.append(subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))
             print(f"{name}: {url}", flush=True)
+        warning = cfg.services.exposure_warning()
+        if warning:
+            print(f"trading: {warning}", file=sys.stderr, flush=True)
+        if args.warmup:
+            log = Path(cfg.data_dir) / "logs" / WARMUP_LOG
+            warm = start_warmup(log, env=env, cwd=PROJECT_ROOT)
+            print(f"Numba warm-up: compiling the kernels in the background (log: {log})", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -61,6 +82,8 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if warm is not None:
+            stop_background(warm)
         _stop(procs)
 
 
@@ -103,3 +126,149 @@ def _reap_group(pgid: int, grace_s: float = 5.0) -> None:
             return
         except PermissionError:  # pragma: no cover - the id was reused by another user's group
             return
+
+
+# ############# Background Numba warm-up ############# #
+
+WARMUP_LOG = "numba-warmup.log"
+
+
+def warmup_command() -> list[str]:
+    """The warm-up's command line: this interpreter running ``warm_up`` (no console script needed)."""
+    return [sys.executable, "-c", "import sys; from trading_core.cli.up import warm_up; sys.exit(warm_up(nice=10))"]
+
+
+def start_warmup(log: Path, *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start ``warmup_command`` in its own process group, stdout and stderr appended to ``log``;
+    returns at once (the caller prints its URLs while the kernels compile)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:  # the child holds its own descriptor
+        return subprocess.Popen(warmup_command(), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_background(p: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """SIGTERM the process group of ``p`` (a warm-up may sit in LLVM for seconds, where SIGINT
+    would wait; Numba writes each cache file whole, so stopping it loses no finished kernel),
+    then SIGKILL it after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(p.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            p.wait(timeout=grace_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if p.poll() is None:  # pragma: no cover - SIGKILL cannot be refused
+        p.wait()
+
+
+class _SyntheticBars:
+    """An in-memory bar source (``read_bars``) of seeded daily random walks on weekdays: the
+    backtested symbol and the ``^VIX`` the market filter reads. No warehouse, so no lock."""
+
+    def __init__(self, symbols: tuple[str, ...], n: int = 600) -> None:
+        import numpy as np
+        import polars as pl
+
+        from ..market_data.schema import OHLCV_SCHEMA
+
+        days = [datetime(2015, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(n * 7 // 5 + 7)]
+        ts = [d for d in days if d.weekday() < 5][:n]
+        g = np.random.default_rng(0)
+        self.frames: dict[str, Any] = {}
+        for k, sym in enumerate((*symbols, "^VIX")):
+            close = (20.0 if sym == "^VIX" else 100.0 * (k + 1)) * np.exp(np.cumsum(g.normal(0, 0.01, n)))
+            open_ = np.concatenate([[close[0]], close[:-1]])
+            high, low = np.maximum(open_, close) * 1.005, np.minimum(open_, close) * 0.995
+            self.frames[sym] = pl.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
+                                             "volume": g.lognormal(13.0, 0.5, n)}).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
+
+    @property
+    def span(self) -> tuple[datetime, datetime]:
+        f = next(iter(self.frames.values()))
+        return f["ts"][0], f["ts"][-1] + timedelta(days=1)
+
+    def read_bars(self, venue: str, symbol: str, timeframe: str, start: datetime | None = None,
+                  end: datetime | None = None) -> Any:
+        import polars as pl
+
+        f = self.frames.get(symbol)
+        if f is None:
+            f = next(iter(self.frames.values())).clear()
+        if start is not None:
+            f = f.filter(pl.col("ts") >= start)
+        if end is not None:
+            f = f.filter(pl.col("ts") < end)
+        return f
+
+
+def warm_up(strategies: tuple[str, ...] | None = None, *, nice: int = 0) -> int:
+    """Compile (or load from the on-disk cache) what a first backtest and a paper session run:
+    the engine kernels (``trading_core.engine.warmup``), then tiny backtests on synthetic bars --
+    every registered strategy through the batch driver (with signal filters), and ``ma_crossover``
+    through the stepped driver (the ``Trader`` with the default risk layer: VIX filter, order
+    checks, circuit breakers, a trailing stop) on one and on two symbols. Prints one line per step;
+    returns 0, or 1 when a step that should work failed (its traceback is printed). ``nice``
+    lowers this process's priority (the background run: never slow the services next to it)."""
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    t_all = time.monotonic()
+    failed = 0
+
+    def step(what: str, fn: Any, *, optional: bool = False) -> None:
+        nonlocal failed
+        t0 = time.monotonic()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - a warm-up failure must not stop the others
+            if optional:  # e.g. a strategy that needs parameters (yaml: file=...)
+                print(f"{_now()} skipped {what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                      flush=True)
+                return
+            failed += 1
+            print(f"{_now()} FAILED {what}:", flush=True)
+            traceback.print_exc(file=sys.stdout)
+            sys.stdout.flush()
+            return
+        print(f"{_now()} {what}: {time.monotonic() - t0:.1f} s", flush=True)
+
+    print(f"{_now()} Numba warm-up started (pid {os.getpid()}, NUMBA_CACHE_DIR="
+          f"{os.environ.get('NUMBA_CACHE_DIR') or 'beside the sources'})", flush=True)
+    from ..engine import warmup as engine_warmup
+
+    step("engine kernels", engine_warmup)
+
+    from ..backtest import BacktestRequest, run_backtest
+    from ..risk.config import RiskConfig, TrailingStopConfig
+    from ..strategies.filter_config import FilterConfig
+    from ..strategies.registry import STRATEGIES
+
+    one, two = _SyntheticBars(("^GSPC",)), _SyntheticBars(("^GSPC", "^NDX"))
+    start, end = one.span
+    base: dict[str, Any] = dict(symbol="^GSPC", venue="yahoo", timeframe="1d", start=start, end=end,
+                                persist=False)
+    filters = FilterConfig(smooth_window=2, confirm_bars=2, min_hold_bars=1, max_trades=5, throttle_window_bars=20)
+    risk = RiskConfig().model_copy(update={"trailing_stop": TrailingStopConfig()})
+
+    def backtest(source: _SyntheticBars, **fields: Any) -> Any:
+        return lambda: run_backtest(BacktestRequest(**{**base, **fields}), source)  # type: ignore[arg-type]
+
+    for name in strategies if strategies is not None else tuple(STRATEGIES):
+        step(f"strategy {name} (batch driver, filters)",
+             backtest(one, strategy=name, params={}, filters=filters), optional=name != "ma_crossover")
+    step("ma_crossover (stepped driver: Trader, default risk, trailing stop)",
+         backtest(one, strategy="ma_crossover", params={}, filters=filters, risk=risk))
+    step("ma_crossover on two symbols (stepped driver)",
+         backtest(two, strategy="ma_crossover", params={}, risk=risk, symbols=("^GSPC", "^NDX")))
+    print(f"{_now()} Numba warm-up {'done' if not failed else f'finished with {failed} failure(s)'} in "
+          f"{time.monotonic() - t_all:.1f} s", flush=True)
+    return 1 if failed else 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -11,7 +11,10 @@ import csv
 import io
 import json
 import math
+import os
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +30,111 @@ _LOCAL_STAMP_PL = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?[+-]\d{2}:
 _ZERO_OFFSET = r"[+-]00:?00$"
 
 
-def read_bar_file(path: str | Path) -> pl.DataFrame:
+# Limits that keep one bad file from taking the machine down (a 2 GB sparse file used to end in a
+# polars panic or SIGABRT). Files above MAX_BAR_FILE_BYTES are refused before they are opened;
+# TRADING_MAX_BAR_FILE_MB raises or lowers that limit for one run.
+MAX_BAR_FILE_BYTES = 512 * 1024 * 1024
+MAX_BAR_FILE_ENV = "TRADING_MAX_BAR_FILE_MB"
+# JSON is parsed into Python objects (many times the file size in memory): a lower limit.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+# The pure-Python fallback for ragged CSV rows holds every cell as a Python string.
+MAX_RAGGED_CSV_BYTES = 64 * 1024 * 1024
+# Rows and columns a bar file may carry (also bounds what a compressed Parquet file expands to).
+MAX_BAR_ROWS = 20_000_000
+MAX_BAR_COLUMNS = 256
+MAX_PARQUET_DECODED_BYTES = 4 * 1024 * 1024 * 1024
+_SNIFF_BYTES = 4096
+
+
+def read_bar_file(path: str | Path, *, max_bytes: int | None = None) -> pl.DataFrame:
     """Read a CSV, Parquet or ccxt-style JSON file of bars as a raw frame (CSV cells as text).
 
     Column names are kept as written; the validator matches them (case, aliases) and reports it.
     A yfinance daily CSV's exchange-local "Date" stamps become the trading date at 00:00 UTC.
+
+    Only regular files are read: a FIFO, a device (``/dev/zero``) or a directory is refused after
+    an ``os.stat`` that never opens it (opening a FIFO would block), and so is a file larger than
+    ``max_bytes`` (default ``MAX_BAR_FILE_BYTES``, or ``$TRADING_MAX_BAR_FILE_MB``). Every refusal
+    is an ``InvalidInput`` whose message is one line naming the file.
     """
     p = Path(path)
     suffix = p.suffix.lower()
-    if not p.is_file():
-        raise InvalidInput(f"{p}: no such file")
+    size = check_bar_file(p, max_bytes=max_bytes)
     if suffix in (".csv", ".txt", ".tsv"):
-        return _localise_trading_dates(_read_csv(p))
+        return _localise_trading_dates(_guard(p, "CSV", lambda: _read_csv(p, size)))
     if suffix in (".parquet", ".pq"):
-        try:
-            return pl.read_parquet(p)
-        except Exception as e:  # noqa: BLE001 - any reader failure means "unreadable"
-            raise InvalidInput(f"{p}: not a readable Parquet file ({_first_line(e)})") from None
+        return _guard(p, "Parquet", lambda: _read_parquet(p))
     if suffix == ".json":
-        return _read_json(p)
+        if size > MAX_JSON_BYTES:
+            raise InvalidInput(f"{p}: {_human(size)} is over the {_human(MAX_JSON_BYTES)} limit for JSON bar "
+                               f"files; convert it to CSV or Parquet")
+        return _guard(p, "JSON", lambda: _read_json(p))
     raise InvalidInput(f"{p}: unsupported file type {suffix!r}; expected .csv, .parquet or .json")
+
+
+def bar_file_limit() -> int:
+    """The size limit for bar files in bytes: ``$TRADING_MAX_BAR_FILE_MB`` or ``MAX_BAR_FILE_BYTES``."""
+    raw = os.environ.get(MAX_BAR_FILE_ENV, "").strip()
+    if not raw:
+        return MAX_BAR_FILE_BYTES
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = -1.0
+    if not math.isfinite(mb) or mb <= 0:
+        raise InvalidInput(f"${MAX_BAR_FILE_ENV}={raw!r}: expected a positive number of MiB")
+    return int(mb * 1024 * 1024)
+
+
+def check_bar_file(p: Path, *, max_bytes: int | None = None) -> int:
+    """``os.stat`` the path (without opening it) and refuse anything but a regular file within the
+    size limit. Returns the size in bytes."""
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InvalidInput(f"{p}: no such file") from None
+    except OSError as e:
+        raise InvalidInput(f"{p}: cannot read ({_first_line(e)})") from None
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise InvalidInput(f"{p}: is a directory, not a bar file")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise InvalidInput(f"{p}: is {kind}; only regular files are read")
+    limit = bar_file_limit() if max_bytes is None else max_bytes
+    if st.st_size > limit:
+        raise InvalidInput(f"{p}: {_human(st.st_size)} is over the {_human(limit)} limit for bar files "
+                           f"(set ${MAX_BAR_FILE_ENV} to change it)")
+    return int(st.st_size)
+
+
+def _human(n: int) -> str:
+    if n >= 1024**3:
+        return f"{n / 1024**3:.1f} GiB"
+    if n >= 1024**2:
+        return f"{n / 1024**2:.0f} MiB" if n % 1024**2 == 0 else f"{n / 1024**2:.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n} bytes"
+
+
+def _guard(p: Path, kind: str, read: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    """Run a reader; whatever escapes it other than ``InvalidInput`` (including a polars panic, which
+    is a ``BaseException``, out-of-memory and a recursion overflow) becomes one line."""
+    try:
+        return read()
+    except InvalidInput:
+        raise
+    except MemoryError:
+        raise InvalidInput(f"{p}: not enough memory to read this {kind} file") from None
+    except RecursionError:
+        raise InvalidInput(f"{p}: {kind} nested too deeply to be bar data") from None
+    except OSError as e:
+        raise InvalidInput(f"{p}: cannot read ({_first_line(e)})") from None
+    except (Exception, pl.exceptions.PanicException) as e:  # noqa: BLE001 - any reader failure: unreadable
+        raise InvalidInput(f"{p}: not a readable {kind} file ({type(e).__name__}: {_first_line(e)})") from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -54,27 +142,66 @@ def _first_line(e: BaseException) -> str:
     return (text[0] if text else type(e).__name__)[:200]
 
 
-def _read_csv(p: Path) -> pl.DataFrame:
-    """Every cell as text. Rows with the wrong number of fields are kept and marked malformed."""
+def _too_many_rows(p: Path, n: int) -> InvalidInput:
+    return InvalidInput(f"{p}: more than {n:,} rows, over the limit for one bar file; split it")
+
+
+def _read_parquet(p: Path) -> pl.DataFrame:
+    """Check the footer (rows, columns, decoded size) before decoding anything."""
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise InvalidInput(f"{p}: cannot read ({_first_line(e)})") from None
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(p).metadata
+    except Exception as e:  # noqa: BLE001 - not Parquet at all
+        raise InvalidInput(f"{p}: not a readable Parquet file ({_first_line(e)})") from None
+    if meta.num_rows > MAX_BAR_ROWS:
+        raise _too_many_rows(p, MAX_BAR_ROWS)
+    if meta.num_columns > MAX_BAR_COLUMNS:
+        raise InvalidInput(f"{p}: {meta.num_columns} columns, over the {MAX_BAR_COLUMNS} limit for a bar file")
+    decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if decoded > MAX_PARQUET_DECODED_BYTES:
+        raise InvalidInput(f"{p}: decodes to {_human(decoded)}, over the {_human(MAX_PARQUET_DECODED_BYTES)} "
+                           f"limit for a bar file")
+    return pl.read_parquet(p)
+
+
+def _read_csv(p: Path, size: int) -> pl.DataFrame:
+    """Every cell as text. Rows with the wrong number of fields are kept and marked malformed.
+
+    polars reads the file itself (memory-mapped, no second copy in Python); at most
+    ``MAX_BAR_ROWS`` rows are taken, so memory stays bounded by the size limit.
+    """
+    with open(p, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if b"\x00" in head:
+        raise InvalidInput(f"{p}: binary content, not a CSV text file")
+    if size <= _SNIFF_BYTES and not head.strip():
+        return pl.DataFrame()
+    try:
+        df = pl.read_csv(p, infer_schema=False, encoding="utf8-lossy", n_rows=MAX_BAR_ROWS + 1)
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - ragged rows or odd quoting: csv module
+        df = None
+    if df is not None:
+        if df.height > MAX_BAR_ROWS:
+            raise _too_many_rows(p, MAX_BAR_ROWS)
+        return df
+    if size > MAX_RAGGED_CSV_BYTES:
+        raise InvalidInput(f"{p}: rows with differing field counts or odd quoting in a file over "
+                           f"{_human(MAX_RAGGED_CSV_BYTES)}; fix the rows or split the file")
+    data = p.read_bytes()
     if not data.strip():
         return pl.DataFrame()
-    if b"\x00" in data[:4096]:
-        raise InvalidInput(f"{p}: binary content, not a CSV text file")
-    try:
-        return pl.read_csv(io.BytesIO(data), infer_schema=False, encoding="utf8-lossy")
-    except Exception:  # noqa: BLE001 - ragged rows or odd quoting: fall back to the csv module
-        pass
     text = data.decode("utf-8", errors="replace")
     rows = list(csv.reader(io.StringIO(text)))
     rows = [r for r in rows if r]
     if not rows:
         return pl.DataFrame()
+    if len(rows) - 1 > MAX_BAR_ROWS:
+        raise _too_many_rows(p, MAX_BAR_ROWS)
     header, body = rows[0], rows[1:]
     width = len(header)
+    if width > MAX_BAR_COLUMNS:
+        raise InvalidInput(f"{p}: {width} columns, over the {MAX_BAR_COLUMNS} limit for a bar file")
     cols: list[list[str | None]] = [[] for _ in range(width)]
     malformed: list[str | None] = []
     for r in body:
@@ -119,6 +246,8 @@ def _localise_trading_dates(df: pl.DataFrame) -> pl.DataFrame:
 def _read_json(p: Path) -> pl.DataFrame:
     try:
         payload = json.loads(p.read_text(encoding="utf-8", errors="replace"))
+    except RecursionError:
+        raise InvalidInput(f"{p}: JSON nested too deeply to be bar data") from None
     except (OSError, ValueError) as e:
         raise InvalidInput(f"{p}: not readable JSON ({_first_line(e)})") from None
     if isinstance(payload, list) and all(isinstance(r, list) for r in payload):

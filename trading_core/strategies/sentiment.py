@@ -122,15 +122,26 @@ class ExternalIndexSentiment:
 
     def __init__(self, url: str, *, api_key_env: str | None = None, timeout_s: float = 10.0,
                  invert: bool = False) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"sentiment url {url!r}: expected http:// or https://")
+        if not url.lower().startswith(("http://", "https://")):
+            raise InvalidInput(f"sentiment url {_redact(url)!r}: expected http:// or https://")
         self.url, self.api_key_env, self.timeout_s, self.invert = url, api_key_env, timeout_s, invert
+        self._key()  # refuse a keyed plain-http URL now rather than at the first request
+
+    def _key(self) -> str | None:
+        """The API key from ``api_key_env``, refusing to send it over plain http to another host:
+        a bearer key travels only over https, or to this machine (127.0.0.1 / localhost / ::1)."""
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if key and _plain_http_off_host(self.url):
+            raise InvalidInput(
+                f"sentiment url {_redact(self.url)}: ${self.api_key_env} holds an API key, which would be sent "
+                "in clear text over http://; use https:// (http is allowed only without a key or to localhost)")
+        return key or None
 
     def series(self, start: datetime, end: datetime) -> pl.DataFrame:
         import requests
 
         headers = {"Accept": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = self._key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
         try:
@@ -158,6 +169,32 @@ class ExternalIndexSentiment:
                 raise ProviderError(f"sentiment {self.url}: row {i} value is not finite")
             vals.append(-v if self.invert else v)
         return _frame(np.asarray(ts, dtype=np.int64), np.asarray(vals, dtype=np.float64), start, end)
+
+
+def _plain_http_off_host(url: str) -> bool:
+    """True for an ``http://`` URL whose host is not the loopback interface."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return False
+    import ipaddress
+
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost (127.evil.example is a name, not an address)
+        return True
+
+
+def _redact(url: str) -> str:
+    """The URL without user:password or query (either may carry a secret)."""
+    from urllib.parse import urlsplit
+
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.netloc.rpartition('@')[2]}{p.path}"
 
 
 def _epoch_ms(v: Any) -> int:

@@ -100,7 +100,7 @@ def test_sample_ingest_loads_real_history_once(capsys: pytest.CaptureFixture[str
     assert main(["ingest", "sample", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     by_symbol = {r["symbol"]: r for r in results}
-    assert set(by_symbol) == {"BTC/USD", "^GSPC", "^VIX"}
+    assert set(by_symbol) == {"BTC/USD", "^GSPC", "^IXIC", "^VIX"}  # every series the sample ships
     assert all(r["batch_rejected"] is False for r in results)
     wh = _warehouse()
     spx = wh.read_bars("yahoo", "^GSPC", "1d", datetime(2008, 10, 15, tzinfo=UTC),

@@ -11,25 +11,28 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...config import MarketDataConfig, UniverseConfig
-from .base import MarketDataProvider, UnknownSymbol, UnsupportedTimeframe
-from .failover import AllProvidersFailed, AllProvidersUnavailable, FailoverProvider
+from .base import MarketDataProvider, ProviderUnreachable, UnknownSymbol, UnsupportedTimeframe
+from .failover import AllProvidersFailed, AllProvidersUnavailable, FailoverProvider, Fallback, failure_reason
 from .sample import SampleDataMissing, SampleProvider
 
 __all__ = [
     "AllProvidersFailed",
     "AllProvidersUnavailable",
     "FailoverProvider",
+    "Fallback",
     "MarketDataProvider",
+    "ProviderUnreachable",
     "SampleDataMissing",
     "SampleProvider",
     "UnknownSymbol",
     "UnsupportedTimeframe",
     "build_provider",
+    "failure_reason",
 ]
 
 
 def build_provider(universe: UniverseConfig, md: MarketDataConfig, *,
-                   now: datetime | None = None) -> MarketDataProvider:
+                   now: datetime | None = None, fallback: bool = True) -> MarketDataProvider:
     """The provider for one universe.
 
     ``offline`` -> ``SampleProvider(md.sample_dir)``. ``live`` -> ``FailoverProvider`` over the
@@ -37,13 +40,22 @@ def build_provider(universe: UniverseConfig, md: MarketDataConfig, *,
     decides which bar is still open, so it is never cached). The ccxt provider talks to the
     exchange whose id is the universe's venue; API keys apply only when that is the configured
     ``ccxt.exchange_id`` (keys belong to one account on one exchange).
+
+    ``fallback=False`` (``trading ingest live --no-fallback``) leaves out a ``sample`` entry listed
+    after a network provider, so a network failure is an error rather than a quiet switch to the
+    sample history; a universe served by ``sample`` alone keeps it.
     """
     if md.mode == "offline":
         return SampleProvider(md.sample_dir)
     from ..cache import CachedProvider
 
     chain: list[MarketDataProvider] = []
-    for kind in universe.providers:
+    kinds = list(universe.providers)
+    if not fallback:
+        first_net = next((i for i, k in enumerate(kinds) if k != "sample"), None)
+        if first_net is not None:
+            kinds = kinds[:first_net + 1] + [k for k in kinds[first_net + 1:] if k != "sample"]
+    for kind in kinds:
         if kind == "sample":
             chain.append(SampleProvider(md.sample_dir))
         elif kind == "ccxt":

@@ -13,11 +13,18 @@ Errors tell the caller what to do next:
 * ``ProviderError`` - this provider cannot serve it and retrying will not change that (unknown
   symbol, unsupported timeframe, authentication): fail at once, failover moves on.
 * ``TransientProviderError`` - network-class failures persisted until the retry deadline.
+* ``ProviderUnreachable`` (a ``TransientProviderError``) - the host could not be reached at all
+  (DNS lookup failed, connection refused, no route to the network): retrying within seconds does
+  not help, so it fails at once and failover moves on without waiting out the deadline. A connect
+  *timeout* may be congestion and is retried, each attempt capped at ``CONNECT_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
+import errno
 import random
+import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +39,87 @@ from ...timeframes import timeframe_ms
 from ..schema import OHLCV_COLUMNS, OHLCV_SCHEMA, empty_ohlcv
 
 T = TypeVar("T")
+
+# Seconds to wait for a TCP/TLS connection before calling the host unreachable (the read timeout
+# stays the provider's configured one): a black-holed network then costs seconds, not minutes.
+CONNECT_TIMEOUT_S = 5.0
+
+
+class ProviderUnreachable(TransientProviderError):
+    """The provider's host could not be reached (no DNS, connection refused, no route).
+
+    ``reason`` is a short phrase ("cannot reach api.coinbase.com: DNS lookup failed") for a
+    one-line report; the message adds what was being fetched.
+    """
+
+    def __init__(self, describe: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{describe}: {reason}")
+
+
+_HOST_PATTERNS = (
+    re.compile(r"host='([^']+)'"),
+    re.compile(r"[Cc]ould not resolve (?:host|proxy): ([A-Za-z0-9.\-]+?)\.?(?:\s|$)"),
+    re.compile(r"Failed to resolve '([^']+)'"),
+    re.compile(r"Failed to connect to (\[[^\]]+\]|[^\s:\[]+)(?::\d+|\s+port\s+\d+)"),
+    re.compile(r"https?://\[?([A-Za-z0-9.\-:]+?)\]?(?::\d+)?(?:/|\s|$)"),
+)
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+    """``e`` and everything it was raised from (``__cause__``/``__context__``/urllib3 ``reason``)."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [e]
+    while todo and len(out) < 32:
+        x = todo.pop(0)
+        if x is None or any(x is y for y in out):
+            continue
+        out.append(x)
+        reason = getattr(x, "reason", None)
+        todo.extend([x.__cause__, x.__context__, reason if isinstance(reason, BaseException) else None])
+        todo.extend(a for a in getattr(x, "args", ()) if isinstance(a, BaseException))
+    return out
+
+
+def _host_of(chain: list[BaseException]) -> str | None:
+    for x in chain:
+        text = str(x)
+        for pat in _HOST_PATTERNS:
+            m = pat.search(text)
+            if m:
+                return m.group(1).rstrip(".")
+    return None
+
+
+def unreachable_reason(e: BaseException) -> str | None:
+    """A short reason when ``e`` means the host could not be reached at all, else None.
+
+    Works on the exception chains of requests/urllib3 (ccxt) and curl_cffi (yfinance) without
+    importing either: it looks at exception types from the standard library, class names and
+    the messages those libraries are known to produce.
+    """
+    chain = _chain(e)
+    names = {type(x).__name__ for x in chain}
+    text = " | ".join(str(x) for x in chain)
+    low = text.lower()
+    what: str | None = None
+    if (any(isinstance(x, socket.gaierror) for x in chain) or names & {"NameResolutionError", "DNSError"}
+            or "could not resolve host" in low or "failed to resolve" in low
+            or "name or service not known" in low or "temporary failure in name resolution" in low
+            or "nodename nor servname" in low):
+        what = "DNS lookup failed"
+    elif any(isinstance(x, ConnectionRefusedError) for x in chain) or "connection refused" in low:
+        what = "connection refused"
+    elif "couldn't connect to server" in low or "could not connect to server" in low:
+        what = "could not connect"  # curl error 7: refused or no route, curl does not say which
+    elif (any(isinstance(x, OSError) and x.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) for x in chain)
+          or "network is unreachable" in low or "no route to host" in low):
+        what = "network unreachable"
+    if what is None:
+        return None
+    host = _host_of(chain)
+    return f"cannot reach {host}: {what}" if host else f"cannot reach the server: {what}"
+
 
 
 @runtime_checkable
@@ -186,11 +274,14 @@ class RetryPolicy:
         retry_after: Callable[[BaseException], float | None] = lambda e: None,
         describe: str,
         on_retry: Callable[[int, BaseException, float], None] | None = None,
+        is_unreachable: Callable[[BaseException], str | None] = lambda e: None,
     ) -> T:
         """Call ``fn`` until it succeeds, a non-transient error escapes, or the budget is spent.
 
         Non-transient exceptions propagate unchanged (the caller maps them); a transient one that
         outlives the budget becomes ``TransientProviderError`` naming attempts, time and cause.
+        A transient one for which ``is_unreachable`` gives a reason (the host cannot be reached at
+        all) becomes ``ProviderUnreachable`` at once, without retries.
         """
         started = self.clock()
         deadline = started + self.deadline_s
@@ -201,6 +292,9 @@ class RetryPolicy:
             except Exception as e:
                 if not is_transient(e):
                     raise
+                unreachable = is_unreachable(e)
+                if unreachable:
+                    raise ProviderUnreachable(describe, unreachable) from e
                 attempt += 1
                 waited = self.clock() - started
                 cause = f"{type(e).__name__}: {e}"

@@ -23,10 +23,12 @@ from typing import Any
 
 import ccxt
 import polars as pl
+import requests
 
 from ...config import CcxtConfig, secret_from_env
 from ...errors import ProviderError
 from .base import (
+    CONNECT_TIMEOUT_S,
     Clock,
     Request,
     RetryPolicy,
@@ -35,6 +37,7 @@ from .base import (
     UnsupportedTimeframe,
     check_request,
     rows_to_frame,
+    unreachable_reason,
 )
 
 _TRANSIENT = (ccxt.NetworkError, ccxt.BadResponse)  # BadResponse covers NullResponse
@@ -56,7 +59,25 @@ def _shared_exchange(exchange_id: str, enable_rate_limit: bool, timeout_ms: int,
         opts["apiKey"] = key
     if secret:
         opts["secret"] = secret
-    return getattr(ccxt, exchange_id)(opts)
+    ex = getattr(ccxt, exchange_id)(opts)
+    ex.session = ConnectBoundedSession()
+    return ex
+
+
+class ConnectBoundedSession(requests.Session):
+    """ccxt passes one number as the requests timeout, so connecting could take as long as reading
+    (``timeout_ms``, 15 s by default) on every retry. This splits it: at most ``connect_s`` to
+    connect (an unreachable host fails over in seconds), the configured timeout to read."""
+
+    def __init__(self, connect_s: float = CONNECT_TIMEOUT_S) -> None:
+        super().__init__()
+        self.connect_s = connect_s
+
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        t = kwargs.get("timeout")
+        if isinstance(t, int | float) and not isinstance(t, bool):
+            kwargs["timeout"] = (min(self.connect_s, float(t)), float(t))
+        return super().request(method, url, *args, **kwargs)
 
 
 def _retry_after_s(exchange: Any, err: BaseException) -> float | None:
@@ -198,6 +219,7 @@ class CcxtProvider:
                 is_slow=lambda e: isinstance(e, _SLOW),
                 retry_after=lambda e: _retry_after_s(ex, e),
                 on_retry=counted,
+                is_unreachable=unreachable_reason,
             )
         except ccxt.BadSymbol as e:
             raise UnknownSymbol(self.name, req.venue, req.symbol, str(e)) from e

@@ -23,6 +23,7 @@ Yahoo's open time converted to UTC (Yahoo's 1h equity bars open at :30 past the 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -47,6 +48,7 @@ from ...errors import ProviderError
 from ..normalize import from_yfinance_history
 from ..schema import empty_ohlcv
 from .base import (
+    CONNECT_TIMEOUT_S,
     Clock,
     Request,
     RetryPolicy,
@@ -56,6 +58,7 @@ from .base import (
     canonical,
     check_request,
     clip_range,
+    unreachable_reason,
 )
 
 VENUE = "yahoo"
@@ -71,14 +74,37 @@ _CONFIG_LOCK = threading.Lock()
 
 @contextmanager
 def _exceptions_visible() -> Iterator[None]:
-    """Let yfinance raise instead of log-and-return-empty, restoring the global setting after."""
+    """Let yfinance raise instead of log-and-return-empty, restoring the global setting after.
+
+    yfinance's own warnings ("Cookie/crumb fetch failed (DNSError), continuing without crumb")
+    are silenced meanwhile: what went wrong comes back as our exception, reported once."""
     with _CONFIG_LOCK:
         before = yf.config.debug.hide_exceptions
+        yf_log = logging.getLogger("yfinance")
+        level = yf_log.level
         yf.config.debug.hide_exceptions = False
+        yf_log.setLevel(logging.CRITICAL)
         try:
             yield
         finally:
             yf.config.debug.hide_exceptions = before
+            yf_log.setLevel(level)
+
+
+def _bounded_session() -> Any:
+    """yfinance's default transport (curl_cffi impersonating Chrome) with the connect phase capped
+    at ``CONNECT_TIMEOUT_S`` on every request, including the cookie/crumb ones yfinance makes with
+    its own 30 s default."""
+    from curl_cffi import requests as curl_requests
+
+    class _Session(curl_requests.Session):  # type: ignore[misc]
+        def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            t = kwargs.get("timeout")
+            if isinstance(t, int | float) and not isinstance(t, bool) and t > 0:
+                kwargs["timeout"] = (min(CONNECT_TIMEOUT_S, float(t)), float(t))
+            return super().request(method, url, *args, **kwargs)
+
+    return _Session(impersonate="chrome")
 
 
 def _is_transient(e: BaseException) -> bool:
@@ -159,6 +185,7 @@ class YfinanceProvider:
                 is_transient=_is_transient,
                 is_slow=lambda e: isinstance(e, YFRateLimitError),
                 on_retry=counted,
+                is_unreachable=unreachable_reason,
             )
         except YFTzMissingError as e:
             raise UnknownSymbol(self.name, req.venue, req.symbol, "Yahoo knows no such ticker") from e
@@ -170,6 +197,8 @@ class YfinanceProvider:
 
     def _yf_history(self, symbol: str, start: datetime, end: datetime, interval: str) -> pd.DataFrame:
         """The real call. An empty frame here (no exception) means Yahoo had no bars in range."""
+        if self.session is None:
+            self.session = _bounded_session()
         with _exceptions_visible():
             t = yf.Ticker(symbol, session=self.session)
             _resolve_timezone(t, self.config.timeout_s)
