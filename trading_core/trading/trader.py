@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import enums as E
-from ..risk.codes import STATE_NAMES, RiskReason, TradingState
+from ..risk.codes import STATE_NAMES, RiskReason, TradingState, reason_name
 from ..strategies.filters import DECISION_DTYPE, FILTER_REASON_NAMES, FilterConfig, FilterReason, SignalFilter
 from ..strategies.streaming import BarSlice, SignalStream
 from . import events as ev
@@ -361,8 +361,6 @@ class Trader:
             self.audit.append((t, c, side, want, got, code, int(state[c]), scale, False, float(lp[s]), float(adv[s]),
                                paused, self._decision_ms, float(bar.close[s])))
             if code not in (RiskReason.NONE, RiskReason.RESIZED):
-                from ..risk.codes import reason_name
-
                 self._emit(ev.OrderDenied, a, s, side=_SIDE[side], requested_qty=float(want), reason_code=code,
                            reason=reason_name(code), trading_state=STATE_NAMES[int(state[c])])
         for c in np.flatnonzero(allowed).tolist():
