@@ -297,6 +297,10 @@ def _check_plain_flags(args: argparse.Namespace) -> None:
     end = _instant("end", args.end, end=True) if args.end else None
     if start is not None and end is not None and end <= start:
         raise InvalidInput(f"--end {args.end} must be after --start {args.start}")
+    if args.strategy and not getattr(args, "strategy_file", None):
+        from ..strategies.registry import check_strategy_name  # names only: no strategy module is imported
+
+        check_strategy_name(args.strategy)
 
 
 def _run(args: argparse.Namespace) -> int:

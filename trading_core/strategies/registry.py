@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,39 +12,68 @@ from pydantic.fields import FieldInfo
 
 from ..errors import InvalidInput
 from .base import MAX_WINDOW, Strategy, StrategyParams
-from .bollinger import BollingerBreakout, BollingerMeanReversion
-from .buy_and_hold import BuyAndHold
-from .fibonacci_retracement import FibonacciRetracement
-from .ma_crossover import MaCrossover
-from .macd import Macd
-from .rsi_mean_reversion import RsiMeanReversion
-from .seasonality import Seasonality
-from .sentiment import SentimentFilter
-from .support_resistance import SupportResistance
-from .volume_profile import VolumeProfile
-from .yaml_builder import YamlStrategy
 
-STRATEGIES: dict[str, type] = {
-    BuyAndHold.name: BuyAndHold,
-    MaCrossover.name: MaCrossover,
-    RsiMeanReversion.name: RsiMeanReversion,
-    Macd.name: Macd,
-    BollingerMeanReversion.name: BollingerMeanReversion,
-    BollingerBreakout.name: BollingerBreakout,
-    SupportResistance.name: SupportResistance,
-    FibonacciRetracement.name: FibonacciRetracement,
-    VolumeProfile.name: VolumeProfile,
-    Seasonality.name: Seasonality,
-    SentimentFilter.name: SentimentFilter,
-    YamlStrategy.name: YamlStrategy,  # needs file=<path>; the CLI's --strategy-file sets it
+# name -> (module, class). A strategy's module is imported the first time it is asked for, so
+# checking a name (a CLI typo) costs nothing and importing the registry pulls in no kernels.
+_BUILTIN: dict[str, tuple[str, str]] = {
+    "buy_and_hold": ("buy_and_hold", "BuyAndHold"),
+    "ma_crossover": ("ma_crossover", "MaCrossover"),
+    "rsi_mean_reversion": ("rsi_mean_reversion", "RsiMeanReversion"),
+    "macd": ("macd", "Macd"),
+    "bollinger_mean_reversion": ("bollinger", "BollingerMeanReversion"),
+    "bollinger_breakout": ("bollinger", "BollingerBreakout"),
+    "support_resistance": ("support_resistance", "SupportResistance"),
+    "fibonacci_retracement": ("fibonacci_retracement", "FibonacciRetracement"),
+    "volume_profile": ("volume_profile", "VolumeProfile"),
+    "seasonality": ("seasonality", "Seasonality"),
+    "sentiment_filter": ("sentiment", "SentimentFilter"),
+    "yaml": ("yaml_builder", "YamlStrategy"),  # needs file=<path>; the CLI's --strategy-file sets it
+    "ensemble": ("ensemble", "Ensemble"),
+    "regime_rotation": ("rotation", "RegimeRotation"),
 }
 
-# Composite strategies: their members are built through this registry, hence registered after it.
-from .ensemble import Ensemble  # noqa: E402
-from .rotation import RegimeRotation  # noqa: E402
 
-STRATEGIES[Ensemble.name] = Ensemble
-STRATEGIES[RegimeRotation.name] = RegimeRotation
+class _Registry(MutableMapping[str, type]):
+    """Strategy classes by name, imported on first use; tests may register their own."""
+
+    def __init__(self, builtin: dict[str, tuple[str, str]]) -> None:
+        self._where: dict[str, tuple[str, str] | None] = dict(builtin)
+        self._loaded: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        if name in self._loaded:
+            return self._loaded[name]
+        where = self._where[name]  # KeyError: not a strategy
+        assert where is not None
+        cls: type = getattr(importlib.import_module(f"{__package__}.{where[0]}"), where[1])
+        self._loaded[name] = cls
+        return cls
+
+    def __setitem__(self, name: str, cls: type) -> None:
+        self._loaded[name] = cls
+        self._where.setdefault(name, None)
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+
+STRATEGIES: MutableMapping[str, type] = _Registry(_BUILTIN)
+
+
+def check_strategy_name(name: str) -> None:
+    """Refuse an unknown strategy name, naming the known ones, without importing any strategy."""
+    if name not in STRATEGIES:
+        raise InvalidInput(f"unknown strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}")
 
 
 def _allowed(field: FieldInfo) -> str:
@@ -77,12 +107,8 @@ def strategy_params_help(name: str) -> dict[str, str]:
 
 
 def _strategy_class(name: str) -> Any:
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        raise InvalidInput(
-            f"unknown strategy {name!r}; expected one of {', '.join(sorted(STRATEGIES))}"
-        ) from None
+    check_strategy_name(name)
+    return STRATEGIES[name]
 
 
 def get_strategy(name: str, params: Mapping[str, str | float | int] | None = None) -> Strategy:

@@ -169,3 +169,19 @@ def test_as_bars_when_object_with_1d_arrays_then_single_symbol() -> None:
     assert b.ts.tolist() == [1577836800000, 1577923200000]
     with pytest.raises(TypeError):
         as_bars(object())
+
+
+def test_registry_names_match_their_classes_and_load_lazily() -> None:
+    import subprocess
+    import sys
+
+    from trading_core.strategies.registry import STRATEGIES
+
+    for name in STRATEGIES:
+        assert STRATEGIES[name].name == name
+    code = ("import sys; from trading_core.strategies.registry import check_strategy_name, STRATEGIES\n"
+            "check_strategy_name('ma_crossover')\n"
+            "try:\n    check_strategy_name('nope')\nexcept Exception as e:\n    print(type(e).__name__)\n"
+            "print('numba' in sys.modules, 'trading_core.strategies.ma_crossover' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["InvalidInput", "False", "False"]
