@@ -20,27 +20,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from sample_store import SERIES, sample_warehouse
+from sample_store import QUIET, SERIES, best_of, sample_warehouse
 
-from trading_core.backtest import BacktestRequest, run_backtest
-from trading_core.risk import BreakerConfig, MarketFilterConfig, OrderLimits, RiskConfig
-from trading_core.warehouse import Warehouse
-
-QUIET = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False),
-                   orders=OrderLimits(max_price_deviation=1.0, max_adv_fraction=1.0))
-
-
-def _time(req: BacktestRequest, wh: Warehouse, repeat: int) -> tuple[float, int, str]:
-    res = run_backtest(req, wh)  # warm-up: Numba compilation / cache load
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = run_backtest(req, wh)
-        best = min(best, time.perf_counter() - t0)
-    return best, res.bars, res.driver
+from trading_core.backtest import BacktestRequest
+from trading_core.risk import RiskConfig
 
 
 def main() -> None:
@@ -56,7 +41,7 @@ def main() -> None:
                         timeframe=tf, start=start, end=end, persist=False)
             ref = None
             for label, risk in (("batch", None), ("stepped, quiet", QUIET), ("stepped, default risk", RiskConfig())):
-                secs, bars, driver = _time(BacktestRequest(**base, risk=risk), wh, args.repeat)  # type: ignore[arg-type]
+                secs, bars, driver = best_of(BacktestRequest(**base, risk=risk), wh, args.repeat)  # type: ignore[arg-type]
                 ref = ref or secs
                 print(f"{symbol:8s} {tf:3s} {bars:6d} bars  {label:22s} ({driver:7s}) {secs:7.3f} s  "
                       f"{secs / bars * 1e6:7.1f} us/bar  x{secs / ref:6.1f} of batch")

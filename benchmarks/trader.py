@@ -40,19 +40,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sample_store import SERIES, sample_warehouse
+from sample_store import QUIET, SERIES, best_of, sample_warehouse
 
-from trading_core.backtest import BacktestRequest, run_backtest
+from trading_core.backtest import BacktestRequest
 from trading_core.backtest.runner import build_market_model
-from trading_core.risk import BreakerConfig, MarketFilterConfig, OrderLimits, RiskConfig
+from trading_core.risk import MarketFilterConfig, RiskConfig
 from trading_core.risk.config import TrailingStopConfig
 from trading_core.strategies import Bars, get_strategy
 from trading_core.timeframes import timeframe_ms
 from trading_core.trading import Protection, ReplaySignals, Trader, TraderConfig, VixAsOf, bar_slices
 from trading_core.warehouse import Warehouse
 
-QUIET = RiskConfig(market_filter=MarketFilterConfig(enabled=False), breakers=BreakerConfig(enabled=False),
-                   orders=OrderLimits(max_price_deviation=1.0, max_adv_fraction=1.0))
 NO_VIX = RiskConfig(market_filter=MarketFilterConfig(enabled=False))  # default risk, market filter off
 PARAMS = {"fast": 10, "slow": 50}
 TARGET_BAR_US, TARGET_BAR_ACCOUNT_US = 30.0, 1.0
@@ -156,16 +154,6 @@ def part2(paths: int, T: int) -> None:
           f"  (target total <= {TARGET_BAR_ACCOUNT_US * paths * T / 1e6:.1f} s)")
 
 
-def _best(req: BacktestRequest, wh: Warehouse, repeat: int) -> tuple[float, int, str]:
-    res = run_backtest(req, wh)  # warm-up
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = run_backtest(req, wh)
-        best = min(best, time.perf_counter() - t0)
-    return best, res.bars, res.driver
-
-
 def part3(wh: Warehouse, repeat: int) -> None:
     print(f"\n3. run_backtest when nothing fires: batch (risk=None) vs stepped (QUIET risk), best of {repeat}")
     print(f"   {'series':24s} {'bars':>7s} {'batch s':>8s} {'stepped s':>10s} {'stepped/batch':>14s}")
@@ -175,7 +163,7 @@ def part3(wh: Warehouse, repeat: int) -> None:
                     start=frame["ts"].min(), end=frame["ts"].max(), persist=False)
         out = {}
         for risk in (None, QUIET):
-            out[risk is None] = _best(BacktestRequest(**base, risk=risk), wh, repeat)  # type: ignore[arg-type]
+            out[risk is None] = best_of(BacktestRequest(**base, risk=risk), wh, repeat)  # type: ignore[arg-type]
         (b_s, bars, b_drv), (s_s, _, s_drv) = out[True], out[False]
         assert (b_drv, s_drv) == ("batch", "stepped"), (b_drv, s_drv)
         print(f"   {symbol + ' ' + tf:24s} {bars:7d} {b_s:8.3f} {s_s:10.3f} {s_s / b_s:13.1f}x")

@@ -2,10 +2,11 @@
 
 The runner only shapes inputs and outputs; fills come from the engine, the same core paper trading
 and stress tests use, so a backtest never has its own execution rules. Two drivers of that one
-engine: with no risk layer, no filters and no protective stops, the whole run is one
-``simulate_signals`` call (parameter grids, sweeps); otherwise ``stepped.SteppedTrader`` steps
-the streaming engine bar by bar so circuit breakers and resting stops act as they would in a
-paper session. With nothing firing both give the same ledger (tests pin it).
+engine: with no risk layer, no filters, no protective stops, no position rules and one symbol,
+the whole run is one ``simulate_signals`` call (parameter grids, sweeps); otherwise
+``stepped.run_stepped`` replays the bars through the one trading loop (``trading.Trader``), so
+circuit breakers and resting stops act as they do in a paper session. With nothing firing both
+give the same ledger (tests pin it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..analytics.by_regime import metrics_by_regime
 from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
+from ..strategies.base import aligned_bars
 from ..strategies.filters import decision_rows, filter_counts
 from .request import BacktestRequest, parse_slippage
 from .stepped import Protection, SteppedResult, run_stepped
@@ -385,20 +387,11 @@ def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) ->
 
 
 def _align(frames: list[pl.DataFrame], symbols: tuple[str, ...]) -> Bars:
-    """One symbol as is; several on the bars ALL of them have (an account trades them at the same
-    instants; a symbol's missing bar would otherwise need a price that never traded)."""
-    if len(frames) == 1:
-        return Bars.from_frame(frames[0], symbols[0])
-    common = frames[0].select("ts")
-    for f in frames[1:]:
-        common = common.join(f.select("ts"), on="ts", how="inner")
-    common = common.sort("ts")
-    if common.height < 2:
-        raise InvalidInput(f"{', '.join(symbols)} share {common.height} bar(s) in the range: nothing to trade")
-    parts = [Bars.from_frame(common.join(f, on="ts", how="left").sort("ts"), s)
-             for f, s in zip(frames, symbols, strict=True)]
-    stack = {k: np.hstack([getattr(b, k) for b in parts]) for k in ("open", "high", "low", "close", "volume")}
-    return Bars(ts=parts[0].ts, symbols=tuple(symbols), **stack)
+    """The run's bars: several symbols on the bars all of them have; fewer than two is an error."""
+    bars = aligned_bars(frames, symbols)
+    if len(frames) > 1 and bars.n_bars < 2:
+        raise InvalidInput(f"{', '.join(symbols)} share {bars.n_bars} bar(s) in the range: nothing to trade")
+    return bars
 
 
 def _protection(request: BacktestRequest, strategy: Any) -> Protection:

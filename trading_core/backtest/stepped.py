@@ -28,6 +28,7 @@ from ..risk import RiskConfig, decision_frame
 from ..risk.breakers import BreakerTransition
 from ..risk.codes import RiskReason, reason_name
 from ..strategies import Bars
+from ..strategies.base import aligned_bars
 from ..strategies.position_rules import PositionRules
 from ..timeframes import timeframe_ms
 from ..trading import Allocation, Protection, ReplaySignals, Trader, TraderConfig, VixAsOf, bar_slices
@@ -51,7 +52,6 @@ class SteppedResult:
     state_bars: dict[str, int] = field(default_factory=dict)  # decisions per trading state (all portfolios)
     notes: list[str] = field(default_factory=list)  # warnings (missing VIX, ...)
     paused_bars: int = 0  # bars the market filter paused entries on
-    trader_events: list[Any] = field(default_factory=list)  # the Trader's events, in order
 
 
 def history_lead(timeframe: str, calendar: str) -> timedelta:
@@ -84,16 +84,8 @@ def _history(request: Any, warehouse: Any, bars: Bars) -> Bars | None:
     frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in bars.symbols]
     if any(f.height == 0 for f in frames):
         return None
-    common = frames[0].select("ts")
-    for f in frames[1:]:
-        common = common.join(f.select("ts"), on="ts", how="inner")
-    common = common.sort("ts")
-    if common.height == 0:
-        return None
-    parts = [Bars.from_frame(common.join(f, on="ts", how="left").sort("ts"), s)
-             for f, s in zip(frames, bars.symbols, strict=True)]
-    stack = {k: np.hstack([getattr(b, k) for b in parts]) for k in ("open", "high", "low", "close", "volume")}
-    return Bars(ts=parts[0].ts, symbols=bars.symbols, **stack)
+    hist = aligned_bars(frames, bars.symbols)
+    return hist if hist.n_bars else None
 
 
 def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, exits: np.ndarray,
@@ -110,7 +102,8 @@ def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, e
         allocation=Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
                               risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
                               rebalance_bars=request.rebalance_bars),
-        run_id=run_id, context="backtest", device=request.device)
+        run_id=run_id, context="backtest", device=request.device,
+        record_events=False)  # a backtest keeps the book, fills and audit; events are a session's ledger
     trader = Trader(config, ReplaySignals(entries, exits), vix=_vix(request, warehouse, bars, bar_ms))
     history = _history(request, warehouse, bars) if request.risk is not None else None
     if history is not None:
@@ -118,10 +111,9 @@ def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, e
     T, A, S = bars.n_bars, trader.A, bars.n_symbols
     equity, cash, position = np.zeros((T, A)), np.zeros((T, A)), np.zeros((T, A, S))
     fills: list[np.ndarray] = []
-    events: list[Any] = []
     eng = trader.engine
     for t, bar in enumerate(bar_slices(bars)):
-        events.extend(trader.on_bar(bar))
+        trader.on_bar(bar)
         if trader.last_fills.shape[0]:
             fills.append(trader.last_fills)
         equity[t], cash[t], position[t] = eng.equity, eng.cash, eng.positions
@@ -131,8 +123,7 @@ def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, e
     rows, counts = _audit_frame(request, trader, bars, run_id)
     states = [s.to_row() for s in trader.gate.breakers.states()] if trader.breakers_on and trader.gate else []
     return SteppedResult(equity, cash, position, fl, eng.all_events(), trader.all_decisions(), rows, counts,
-                         list(trader.breaker_events), states, dict(trader.state_bars), notes, trader.paused_bars,
-                         events)
+                         list(trader.breaker_events), states, dict(trader.state_bars), notes, trader.paused_bars)
 
 
 def _vix_notes(request: Any, trader: Trader, T: int) -> list[str]:

@@ -12,6 +12,7 @@ sweep) and is run on S symbols, giving P = V x S portfolios; portfolio ``p`` tra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -116,6 +117,22 @@ class Bars:
             ts_ms = ts.to_numpy().astype(np.int64)
         cols = {c: frame[c].cast(pl.Float64).to_numpy().reshape(-1, 1).copy() for c in _PRICE_FIELDS}
         return cls(ts=ts_ms, symbols=(symbol,), **cols)
+
+
+def aligned_bars(frames: Sequence[pl.DataFrame], symbols: Sequence[str]) -> Bars:
+    """Several symbols' frames on the timestamps ALL of them have (an account trades them at the
+    same instants; a symbol's missing bar would otherwise need a price that never traded); one
+    frame as it is. The result may hold no bar: callers say what that means for them."""
+    if len(frames) == 1:
+        return Bars.from_frame(frames[0], symbols[0])
+    common = frames[0].select("ts")
+    for f in frames[1:]:
+        common = common.join(f.select("ts"), on="ts", how="inner")
+    common = common.sort("ts")
+    parts = [Bars.from_frame(common.join(f, on="ts", how="left").sort("ts"), s)
+             for f, s in zip(frames, symbols, strict=True)]
+    stack = {k: np.hstack([getattr(b, k) for b in parts]) for k in _PRICE_FIELDS}
+    return Bars(ts=parts[0].ts, symbols=tuple(symbols), **stack)
 
 
 def as_bars(bars: Any) -> Bars:

@@ -404,6 +404,15 @@ class _Checker:
             raise _Bad(node, f"{role} must be {word[kind]}, got {word[got]}: {ast.unparse(node)!r}")
 
 
+def _fold_bool(op: ast.boolop, vals: list[Any]) -> Any:
+    """``a and b and ...`` / ``a or b or ...`` over arrays, left to right (batch and stream alike)."""
+    combine = np.logical_and if isinstance(op, ast.And) else np.logical_or
+    out = vals[0]
+    for v in vals[1:]:
+        out = combine(out, v)
+    return out
+
+
 def _evaluate(rule: Rule, env: dict[str, np.ndarray], bits: tuple[bool, ...], shape: tuple[int, ...]) -> Any:
     def ev(node: ast.AST) -> Any:  # noqa: C901
         if isinstance(node, ast.Expression):
@@ -417,12 +426,7 @@ def _evaluate(rule: Rule, env: dict[str, np.ndarray], bits: tuple[bool, ...], sh
                 return np.full(shape, BOOL_NAMES[node.id], dtype=np.bool_)
             return env[node.id]
         if isinstance(node, ast.BoolOp):
-            vals = [np.broadcast_to(ev(v), shape) for v in node.values]
-            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
-            out = vals[0]
-            for v in vals[1:]:
-                out = combine(out, v)
-            return out
+            return _fold_bool(node.op, [np.broadcast_to(ev(v), shape) for v in node.values])
         if isinstance(node, ast.UnaryOp):
             v = ev(node.operand)
             return np.logical_not(v) if isinstance(node.op, ast.Not) else (-v if isinstance(node.op, ast.USub) else v)
@@ -931,14 +935,10 @@ class _RuleStream:
         shape = self.shape
         if isinstance(node, ast.BoolOp):
             fs = [self._bits_fn(v) for v in node.values]
-            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            bop = node.op
 
             def boolop(bits: tuple[bool, ...]) -> Any:
-                vals = [_bc(f(bits), shape) for f in fs]
-                out = vals[0]
-                for v in vals[1:]:
-                    out = combine(out, v)
-                return out
+                return _fold_bool(bop, [_bc(f(bits), shape) for f in fs])
             return boolop
         if isinstance(node, ast.UnaryOp):
             f = self._bits_fn(node.operand)
@@ -982,14 +982,10 @@ class _RuleStream:
             return lambda: env[name]
         if isinstance(node, ast.BoolOp):
             fs = [self._fn(v) for v in node.values]
-            combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+            bop_ = node.op
 
             def boolop() -> Any:
-                vals = [_bc(f(), shape) for f in fs]
-                out = vals[0]
-                for v in vals[1:]:
-                    out = combine(out, v)
-                return out
+                return _fold_bool(bop_, [_bc(f(), shape) for f in fs])
             return boolop
         if isinstance(node, ast.UnaryOp):
             f = self._fn(node.operand)

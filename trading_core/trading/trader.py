@@ -193,12 +193,6 @@ class Trader:
         self.t += 1
         return self._events
 
-    def run(self, bars: Iterable[BarSlice]) -> list[ev.Event]:
-        out: list[ev.Event] = []
-        for b in bars:
-            out.extend(self.on_bar(b))
-        return out
-
     # ---- events ---------------------------------------------------------------------------------
     def _emit(self, cls: type[ev.Event], account: int, symbol: int | None, **kw: Any) -> None:
         if not self.config.record_events:

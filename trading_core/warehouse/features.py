@@ -22,9 +22,11 @@ from ..timeframes import timeframe_ms
 from .connection import transaction
 
 __all__ = [
+    "FeatureCoverage",
     "FeatureWrite",
     "StoredState",
     "bar_ts_before",
+    "feature_coverage",
     "read_features",
     "read_regimes",
     "stored_state",
@@ -149,3 +151,42 @@ def read_regimes(con: duckdb.DuckDBPyConnection, venue: str, symbol: str, timefr
     """``ts, regime, regime_version`` of a series, ts in [start, end)."""
     return _read(con, f"SELECT ts, regime, regime_version FROM features.regimes WHERE {_KEY}",
                  _keys(venue, symbol, timeframe), start, end)
+
+
+@dataclass(frozen=True)
+class FeatureCoverage:
+    """What the feature checks judge for one series and window: bar and feature rows in
+    [start, end), feature rows past the warm-up with a NULL/NaN in ``columns`` (None: the series
+    is not past its warm-up yet), and the regime labels stored before ``end`` by name."""
+
+    bars: int
+    features: int
+    nan_rows: int | None
+    regimes: dict[str, int]
+
+
+def feature_coverage(con: duckdb.DuckDBPyConnection, venue: str, symbol: str, timeframe: str, start: datetime,
+                     end: datetime, *, warmup_bars: int, columns: tuple[str, ...]) -> FeatureCoverage:
+    """``columns`` must be feature columns (they are identifiers in the query, never input)."""
+    bad = [c for c in columns if c not in FEATURE_COLUMNS]
+    if bad:
+        raise ValueError(f"not feature columns: {bad}")
+    keys = _keys(venue, symbol, timeframe)
+    win = {**keys, "a": start, "b": end}
+    where = f"{_KEY} AND ts >= $a AND ts < $b"
+
+    def one(sql: str, params: dict[str, Any]) -> int:
+        return int(con.execute(sql, params).fetchall()[0][0])
+
+    bars = one(f"SELECT count(*) FROM market.bars WHERE {where}", win)
+    feats = one(f"SELECT count(*) FROM features.indicators WHERE {where}", win)
+    first = con.execute(f"SELECT ts FROM market.bars WHERE {_KEY} ORDER BY ts LIMIT 1 OFFSET $k",
+                        {**keys, "k": int(warmup_bars)}).fetchall()
+    nan_rows = None
+    if first:
+        cond = " OR ".join(f"{c} IS NULL OR isnan({c})" for c in columns)
+        nan_rows = one(f"SELECT count(*) FROM features.indicators WHERE {where} AND ts >= $w AND ({cond})",
+                       {**win, "w": first[0][0]})
+    rows = con.execute(f"SELECT regime, count(*) FROM features.regimes WHERE {_KEY} AND ts < $b GROUP BY regime",
+                       {**keys, "b": end}).fetchall()
+    return FeatureCoverage(bars, feats, nan_rows, {str(r): int(c) for r, c in rows})

@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from trading_core.features.regimes import REGIMES
+from trading_core.warehouse.features import feature_coverage
 
 CORE_COLUMNS = ("sma_slow", "rsi", "macd", "atr", "adx", "rvol", "rvol_pct", "ma_slope_atr")
 MAX_REGIME_SHARE = 0.95
@@ -40,10 +41,6 @@ def check_specs(asset: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _one(con: Any, sql: str, params: dict[str, Any]) -> int:
-    return int(con.execute(sql, params).fetchall()[0][0])
-
-
 def evaluate(con: Any, asset: str, venue: str, symbols: list[str], timeframe: str, start: datetime,
              end: datetime, warmup_bars: int) -> list[dg.AssetCheckResult]:
     """The three check results for one window (``con``: a read-only warehouse connection)."""
@@ -52,23 +49,11 @@ def evaluate(con: Any, asset: str, venue: str, symbols: list[str], timeframe: st
     nans: dict[str, int] = {}
     dist: dict[str, dict[str, int]] = {}
     for sym in symbols:
-        p = {"v": venue, "s": sym, "tf": timeframe, "a": start, "b": end}
-        where = "venue = $v AND symbol = $s AND timeframe = $tf AND ts >= $a AND ts < $b"
-        bars = _one(con, f"SELECT count(*) FROM market.bars WHERE {where}", p)
-        feats = _one(con, f"SELECT count(*) FROM features.indicators WHERE {where}", p)
-        cover[sym] = {"bars": bars, "features": feats}
-        first = con.execute(
-            "SELECT ts FROM market.bars WHERE venue = $v AND symbol = $s AND timeframe = $tf ORDER BY ts "
-            "LIMIT 1 OFFSET $k", {"v": venue, "s": sym, "tf": timeframe, "k": warmup_bars}).fetchall()
-        if first:
-            cond = " OR ".join(f"{c} IS NULL OR isnan({c})" for c in CORE_COLUMNS)
-            nans[sym] = _one(con, f"SELECT count(*) FROM features.indicators WHERE {where} AND ts >= $w "
-                                  f"AND ({cond})", {**p, "w": first[0][0]})
-        rows = con.execute(
-            "SELECT regime, count(*) FROM features.regimes WHERE venue = $v AND symbol = $s AND "
-            "timeframe = $tf AND ts < $b GROUP BY regime", {"v": venue, "s": sym, "tf": timeframe, "b": end}
-        ).fetchall()
-        dist[sym] = {str(r): int(c) for r, c in rows}
+        fc = feature_coverage(con, venue, sym, timeframe, start, end, warmup_bars=warmup_bars, columns=CORE_COLUMNS)
+        cover[sym] = {"bars": fc.bars, "features": fc.features}
+        if fc.nan_rows is not None:
+            nans[sym] = fc.nan_rows
+        dist[sym] = fc.regimes
     bad_cover = {s: c for s, c in cover.items() if c["bars"] != c["features"]}
     bad_nan = {s: k for s, k in nans.items() if k}
     invalid = {s: sorted(set(d) - set(REGIMES)) for s, d in dist.items() if set(d) - set(REGIMES)}

@@ -118,3 +118,23 @@ def test_cli_regimes_summary(wh: Warehouse, spx: pl.DataFrame, monkeypatch: pyte
     assert main(["regimes", "--symbol", "AAPL"]) == 2
     assert "no configured universe" in capsys.readouterr().err
     assert main(["regimes", "--symbol", "bad;sym", "--venue", "yahoo", "--timeframe", "1d"]) == 2
+
+
+def test_feature_coverage_counts_bars_features_warmup_nans_and_labels(wh: Warehouse, spx: pl.DataFrame) -> None:
+    from datetime import UTC, datetime
+
+    from trading_core.warehouse.features import feature_coverage
+
+    load_bars(wh, *KEY, spx.head(400))
+    update_features(wh, *KEY, calendar="equity")
+    a, b = datetime(1999, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+    with wh.connect(read_only=True) as con:
+        fc = feature_coverage(con, *KEY, a, b, warmup_bars=300, columns=("rsi", "atr"))
+        early = feature_coverage(con, *KEY, a, b, warmup_bars=0, columns=("rvol_pct",))
+        late = feature_coverage(con, *KEY, a, b, warmup_bars=1_000, columns=("rsi",))
+        with pytest.raises(ValueError, match="not feature columns"):
+            feature_coverage(con, *KEY, a, b, warmup_bars=0, columns=("rsi; DROP TABLE market.bars",))
+    assert (fc.bars, fc.features, fc.nan_rows) == (400, 400, 0)
+    assert early.nan_rows and early.nan_rows > 0  # the volatility rank is NaN through its warm-up
+    assert late.nan_rows is None  # not past the warm-up yet: nothing to judge
+    assert sum(fc.regimes.values()) > 0

@@ -501,3 +501,22 @@ def test_drain_records_hands_over_the_run_records_once() -> None:
     assert len(dec) and len(audit) and breakers
     dec2, audit2, breakers2 = tr.drain_records()
     assert len(dec2) == 0 and audit2 == [] and breakers2 == []
+
+
+def test_without_event_recording_the_book_and_the_audit_are_the_same() -> None:
+    import trader_helpers as th
+
+    from trading_core.trading import ReplaySignals, Trader, bar_slices
+
+    cfg, warm, bars, ent, ex = th.snapshot_scenario()
+    quiet_cfg = cfg.model_copy(update={"record_events": False})
+    a, b = Trader(cfg, ReplaySignals(ent, ex)), Trader(quiet_cfg, ReplaySignals(ent, ex))
+    for tr in (a, b):
+        tr.warm_up(bar_slices(warm), strategy=False)
+    events_b = []
+    for bar in bar_slices(bars):
+        a.on_bar(bar)
+        events_b += b.on_bar(bar)
+    assert events_b == []
+    np.testing.assert_array_equal(a.equity, b.equity)
+    assert a.audit == b.audit and len(a.audit)
