@@ -117,6 +117,10 @@ class BacktestRequest(BaseModel):
     markowitz_lookback: int = Field(default=252, ge=10, le=5000)
     markowitz_risk_aversion: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_weight: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
+    # Bars before ``start`` the strategy's indicators are fed before the first decision (no trade
+    # on them): a paper session warms up this way, and a backtest with the same number gives the
+    # same fills. 0 = the strategy starts cold at ``start`` (vectorbt's behaviour).
+    warmup_bars: int = Field(default=0, ge=0, le=MAX_BARS_PARAM)
 
     @field_validator("start", "end", mode="before")
     @classmethod

@@ -26,12 +26,14 @@ from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
 from ..strategies.base import aligned_bars
 from ..strategies.filters import decision_rows, filter_counts
+from ..strategies.position_rules import PositionRules
 from .request import BacktestRequest, parse_slippage
 from .stepped import Protection, SteppedResult, run_stepped
 from .trades import BUY, Trade, round_trips
 
 __all__ = ["MAX_PORTFOLIO_BARS", "MAX_PORTFOLIOS", "BacktestResult", "PortfolioResult", "build_market_model",
-           "check_work", "run_backtest"]
+           "check_work", "position_rules_for", "protection_for", "run_backtest", "strategy_history",
+           "trader_layout", "warmed_signals"]
 
 # The most work one run may take on: portfolios (grid variants x symbols) and portfolios x bars.
 # A portfolio-bar costs about 2 us end to end (signals, engine, metrics, trades), so the second
@@ -221,17 +223,13 @@ def run_backtest(
     bars = _align(frames, request.universe)
     check_work(request.strategy, len(variants), bars.n_symbols, bars.n_bars)
     multi = bars.n_symbols > 1
-    entries, exits = strategy.signals(bars)
-    symbol_of = portfolio_symbols(len(variants), bars.n_symbols)
-    # one account per variant when it holds several symbols; else one per (variant, symbol) column
-    account_of = np.arange(symbol_of.size, dtype=np.int64) // (bars.n_symbols if multi else 1)
+    entries, exits = warmed_signals(strategy, strategy_history(request, warehouse, bars), bars)
+    symbol_of, account_of = trader_layout(len(variants), bars.n_symbols)
     model = build_market_model(request)
     check_lot_size(request, model)
     rid = run_id or uuid.uuid4().hex
-    protection = _protection(request, strategy)
-    rules = getattr(strategy, "position", None)  # a YAML strategy's position rules
-    if rules is not None and not rules.any:
-        rules = None
+    protection = protection_for(request, strategy)
+    rules = position_rules_for(strategy)
     if request.risk is None and request.filters is None and not protection.any and not multi and rules is None:
         sim = (simulate or _default_simulate())(
             bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume,
@@ -394,13 +392,63 @@ def _align(frames: list[pl.DataFrame], symbols: tuple[str, ...]) -> Bars:
     return bars
 
 
-def _protection(request: BacktestRequest, strategy: Any) -> Protection:
+def protection_for(request: BacktestRequest, strategy: Any) -> Protection:
     """Resting exits: the strategy's own stop-loss / take-profit (YAML rules) and the trailing
     stop of the risk config. Both are engine orders, so they fill intrabar at their level."""
     stops = getattr(strategy, "stops", None) or {}
     trailing = request.risk.trailing_stop if request.risk is not None else None
     return Protection(stop_loss_pct=stops.get("stop_loss_pct"), take_profit_pct=stops.get("take_profit_pct"),
                       trailing=trailing)
+
+
+def position_rules_for(strategy: Any) -> PositionRules | None:
+    """A YAML strategy's position rules (scale in/out, average down, ADV cap), None when none apply."""
+    rules = getattr(strategy, "position", None)
+    return rules if rules is not None and rules.any else None
+
+
+def trader_layout(n_variants: int, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(symbol_of, account_of) of the signal columns: one account per variant when it holds
+    several symbols (shared cash), else one per (variant, symbol) column."""
+    symbol_of = portfolio_symbols(n_variants, n_symbols)
+    account_of = np.arange(symbol_of.size, dtype=np.int64) // (n_symbols if n_symbols > 1 else 1)
+    return symbol_of, account_of
+
+
+def strategy_history(request: BacktestRequest, warehouse: Any, bars: Bars) -> Bars | None:
+    """The ``warmup_bars`` aligned bars before the run that the strategy is fed first (fewer when
+    the warehouse holds fewer); None for none. A paper session warms its stream on exactly these."""
+    w = int(getattr(request, "warmup_bars", 0))
+    if w <= 0 or not hasattr(warehouse, "read_bars"):
+        return None
+    from datetime import timedelta
+
+    from ..timeframes import timeframe_ms
+
+    span = timedelta(milliseconds=timeframe_ms(request.timeframe) * (w + 1))
+    lead = span * 1.6 + timedelta(days=7) if request.resolved_calendar() == "equity" else span
+    first = datetime.fromtimestamp(int(bars.ts[0]) / 1000.0, tz=UTC)
+    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in bars.symbols]
+    if any(f.height == 0 for f in frames):
+        return None
+    hist = aligned_bars(frames, bars.symbols)
+    if not hist.n_bars:
+        return None
+    k = min(w, hist.n_bars)
+    return Bars(ts=hist.ts[-k:], open=hist.open[-k:], high=hist.high[-k:], low=hist.low[-k:],
+                close=hist.close[-k:], volume=hist.volume[-k:], symbols=hist.symbols)
+
+
+def warmed_signals(strategy: Any, history: Bars | None, bars: Bars) -> tuple[np.ndarray, np.ndarray]:
+    """The strategy's batch signals on ``bars``, computed after ``history`` (rows of ``bars`` only)."""
+    if history is None or not history.n_bars:
+        return strategy.signals(bars)  # type: ignore[no-any-return]
+    both = Bars(ts=np.concatenate([history.ts, bars.ts]),
+                **{k: np.vstack([getattr(history, k), getattr(bars, k)])
+                   for k in ("open", "high", "low", "close", "volume")}, symbols=bars.symbols)
+    entries, exits = strategy.signals(both)
+    h = history.n_bars
+    return entries[h:], exits[h:]
 
 
 def _rows_at(src_ts: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,8 @@ from ..timeframes import timeframe_ms
 from ..trading import Allocation, Protection, ReplaySignals, Trader, TraderConfig, VixAsOf, bar_slices
 from ..trading.trader import AUDIT_FIELDS, VOL_RANK_WINDOW, VOL_WINDOW
 
-__all__ = ["Allocation", "Protection", "SteppedResult", "run_stepped", "history_lead"]
+__all__ = ["Allocation", "Protection", "SteppedResult", "build_trader", "history_lead", "load_vix_asof", "run_stepped",
+           "vix_notes"]
 
 
 @dataclass
@@ -60,54 +61,68 @@ def history_lead(timeframe: str, calendar: str) -> timedelta:
     return span * 1.6 if calendar == "equity" else span  # weekends and holidays
 
 
-def _vix(request: Any, warehouse: Any, bars: Bars, bar_ms: int) -> VixAsOf | None:
+def load_vix_asof(request: Any, warehouse: Any, first_ms: int, last_ms: int) -> VixAsOf | None:
+    """The VIX closes the market filter and breaker read over bars ``first_ms..last_ms`` (their
+    decision instants), None when the risk layer needs none."""
     risk: RiskConfig | None = request.risk
     if risk is None or not (risk.market_filter.enabled or risk.breakers.enabled):
         return None
     from ..risk import load_vix
 
+    bar_ms = timeframe_ms(request.timeframe)
     mf = risk.market_filter
-    start = datetime.fromtimestamp((int(bars.ts[0]) + bar_ms) / 1000.0, tz=UTC)
-    end = datetime.fromtimestamp((int(bars.ts[-1]) + bar_ms) / 1000.0, tz=UTC)
+    start = datetime.fromtimestamp((int(first_ms) + bar_ms) / 1000.0, tz=UTC)
+    end = datetime.fromtimestamp((int(last_ms) + bar_ms) / 1000.0, tz=UTC)
     frame = load_vix(warehouse, mf, start=start, end=end + timedelta(microseconds=1))
     ts = frame["ts"].dt.epoch("ms").to_numpy().astype(np.int64) if frame.height else np.zeros(0, np.int64)
     close = frame["close"].cast(pl.Float64).fill_null(np.nan).to_numpy() if frame.height else np.zeros(0)
     return VixAsOf(ts, close, bar_ms=timeframe_ms(mf.vix_timeframe))
 
 
-def _history(request: Any, warehouse: Any, bars: Bars) -> Bars | None:
+def _history(request: Any, warehouse: Any, symbols: tuple[str, ...], first_ms: int) -> Bars | None:
     """The bars of every symbol before the run, aligned on the timestamps all of them have."""
     if not hasattr(warehouse, "read_bars"):
         return None
     lead = history_lead(request.timeframe, request.resolved_calendar())
-    first = datetime.fromtimestamp(int(bars.ts[0]) / 1000.0, tz=UTC)
-    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in bars.symbols]
+    first = datetime.fromtimestamp(int(first_ms) / 1000.0, tz=UTC)
+    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in symbols]
     if any(f.height == 0 for f in frames):
         return None
-    hist = aligned_bars(frames, bars.symbols)
+    hist = aligned_bars(frames, symbols)
     return hist if hist.n_bars else None
+
+
+def build_trader(request: Any, warehouse: Any, symbols: tuple[str, ...], first_ms: int, last_ms: int,
+                 signals: Any, symbol_of: np.ndarray, account_of: np.ndarray, model: Any,
+                 protection: Protection, run_id: str, rules: PositionRules | None = None, *,
+                 context: str = "backtest", record_events: bool = False) -> Trader:
+    """The Trader ``request`` describes, its market inputs warmed up on the bars before
+    ``first_ms``: the ONE construction stepped backtests and paper sessions share, so a replay
+    session and ``trading backtest --risk`` on the same bars give the same fills."""
+    config = TraderConfig(
+        symbols=tuple(symbols), symbol_of=tuple(int(s) for s in symbol_of),
+        account_of=tuple(int(a) for a in account_of), model=model, cash=request.cash, seed=request.seed,
+        size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
+        calendar=request.resolved_calendar(), bar_ms=timeframe_ms(request.timeframe), filters=request.filters,
+        risk=request.risk, protection=protection, position=rules or PositionRules(),
+        allocation=Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
+                              risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
+                              rebalance_bars=request.rebalance_bars),
+        run_id=run_id, context=context, device=request.device, record_events=record_events)
+    trader = Trader(config, signals, vix=load_vix_asof(request, warehouse, first_ms, last_ms))
+    history = _history(request, warehouse, tuple(symbols), first_ms) if request.risk is not None else None
+    if history is not None:
+        trader.warm_up(bar_slices(history), strategy=False)
+    return trader
 
 
 def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, exits: np.ndarray,
                 symbol_of: np.ndarray, account_of: np.ndarray, model: Any, protection: Protection,
                 run_id: str, rules: PositionRules | None = None) -> SteppedResult:
     """Replay ``bars`` through a Trader built from ``request``; the book after every bar."""
-    bar_ms = timeframe_ms(request.timeframe)
-    config = TraderConfig(
-        symbols=tuple(bars.symbols), symbol_of=tuple(int(s) for s in symbol_of),
-        account_of=tuple(int(a) for a in account_of), model=model, cash=request.cash, seed=request.seed,
-        size_mode=request.sizing, size=request.size, short=request.short, strategy=request.strategy,
-        calendar=request.resolved_calendar(), bar_ms=bar_ms, filters=request.filters, risk=request.risk,
-        protection=protection, position=rules or PositionRules(),
-        allocation=Allocation(method=request.allocation, lookback_bars=request.markowitz_lookback,
-                              risk_aversion=request.markowitz_risk_aversion, max_weight=request.max_weight,
-                              rebalance_bars=request.rebalance_bars),
-        run_id=run_id, context="backtest", device=request.device,
-        record_events=False)  # a backtest keeps the book, fills and audit; events are a session's ledger
-    trader = Trader(config, ReplaySignals(entries, exits), vix=_vix(request, warehouse, bars, bar_ms))
-    history = _history(request, warehouse, bars) if request.risk is not None else None
-    if history is not None:
-        trader.warm_up(bar_slices(history), strategy=False)
+    # a backtest keeps the book, fills and audit; events are a session's ledger
+    trader = build_trader(request, warehouse, tuple(bars.symbols), int(bars.ts[0]), int(bars.ts[-1]),
+                          ReplaySignals(entries, exits), symbol_of, account_of, model, protection, run_id, rules)
     T, A, S = bars.n_bars, trader.A, bars.n_symbols
     equity, cash, position = np.zeros((T, A)), np.zeros((T, A)), np.zeros((T, A, S))
     fills: list[np.ndarray] = []
@@ -119,14 +134,14 @@ def run_stepped(request: Any, warehouse: Any, bars: Bars, entries: np.ndarray, e
         equity[t], cash[t], position[t] = eng.equity, eng.cash, eng.positions
     fl = np.concatenate(fills) if fills else np.zeros(0, E.FILL_DTYPE)
     fl = fl[np.argsort(fl["portfolio"], kind="stable")]
-    notes = _vix_notes(request, trader, T)
+    notes = vix_notes(request, trader, T)
     rows, counts = _audit_frame(request, trader, bars, run_id)
     states = [s.to_row() for s in trader.gate.breakers.states()] if trader.breakers_on and trader.gate else []
     return SteppedResult(equity, cash, position, fl, eng.all_events(), trader.all_decisions(), rows, counts,
                          list(trader.breaker_events), states, dict(trader.state_bars), notes, trader.paused_bars)
 
 
-def _vix_notes(request: Any, trader: Trader, T: int) -> list[str]:
+def vix_notes(request: Any, trader: Trader, T: int) -> list[str]:
     """The market filter's warning when VIX is missing: said once, before the results."""
     risk = request.risk
     if risk is None or not risk.market_filter.enabled:

@@ -26,7 +26,7 @@ _FILLS = ("next_open", "close")
 _SIZINGS = ("all_in", "fixed", "risk")
 # request fields set straight from a flag of the same name
 _FLAG_FIELDS = frozenset({"start", "end", "cash", "fee_bps", "slippage", "fill", "sizing", "size", "device",
-                          "allocation", "rebalance_bars"})
+                          "allocation", "rebalance_bars", "warmup_bars"})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "markowitz (signals pick the held set, mean-variance weights size it)")
     p.add_argument("--rebalance-bars", dest="rebalance_bars", default="0",
                    help="markowitz: also rebalance every N bars (0 = only when the held set changes)")
+    p.add_argument("--warmup-bars", dest="warmup_bars", default="0",
+                   help="feed the strategy this many bars before --start first, trading none of them "
+                        "(a paper session's warm-up; default 0: the strategy starts cold at --start)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     p.add_argument("--risk", dest="risk", action="store_const", const=True, default=None,
                    help="apply the config's risk layer (VIX filter, order checks, circuit breakers with the "
@@ -117,6 +120,16 @@ def _instant(name: str, raw: str, *, end: bool) -> datetime:
     if not MIN_START <= dt <= MAX_END:
         raise out_of_range
     return dt
+
+
+def _whole(name: str, raw: Any) -> int:
+    """A whole number of bars, 0 .. MAX_BARS_PARAM."""
+    from ..backtest.request import MAX_BARS_PARAM
+
+    v = _number(name, str(raw), allow_zero=True, most=MAX_BARS_PARAM)
+    if v != int(v):
+        raise InvalidInput(f"--{name} {raw!r}: expected a whole number of bars")
+    return int(v)
 
 
 def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
@@ -196,7 +209,8 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
             calendar=calendar_for_venue(venue, asset_classes),  # type: ignore[arg-type]
             venue_config=dict(cfg.venues.get(venue, {})), persist=bool(args.save),
             symbols=tuple(universe) if len(universe) > 1 else (), allocation=allocation,  # type: ignore[arg-type]
-            rebalance_bars=int(rebalance), **_risk_fields(args, cfg),
+            rebalance_bars=int(rebalance), warmup_bars=_whole("warmup-bars", getattr(args, "warmup_bars", "0")),
+            **_risk_fields(args, cfg),
         )
     except ValidationError as e:
         err = e.errors()[0]
@@ -291,6 +305,7 @@ def _check_plain_flags(args: argparse.Namespace) -> None:
     _choice("device", args.device, ("cpu", "cuda", "auto"))
     _choice("allocation", getattr(args, "allocation", "signals"), ("signals", "markowitz"))
     _number("rebalance-bars", str(getattr(args, "rebalance_bars", "0")), allow_zero=True, most=MAX_BARS_PARAM)
+    _whole("warmup-bars", getattr(args, "warmup_bars", "0"))
     if args.timeframe:
         timeframe_ms(args.timeframe)
     start = _instant("start", args.start, end=False) if args.start else None

@@ -18,6 +18,8 @@ from .bars import (
     ReportLike,
     SeriesRange,
     WriteResult,
+    latest_batch,
+    max_revision,
     read_bars,
     series_range,
     series_ranges,
@@ -60,6 +62,15 @@ class Warehouse:
                   start: datetime | None = None, end: datetime | None = None) -> pl.DataFrame:
         with self.connect(read_only=self.path.exists()) as con:
             return read_bars(con, venue, symbol, timeframe, start, end)
+
+    def max_revision(self, venue: str, symbols: list[str], timeframe: str,
+                     start: datetime | None = None, end: datetime | None = None) -> int:
+        with self.connect(read_only=True) as con:
+            return max_revision(con, venue, symbols, timeframe, start, end)
+
+    def latest_batch(self, venue: str, symbol: str, timeframe: str) -> dict | None:
+        with self.connect(read_only=True) as con:
+            return latest_batch(con, venue, symbol, timeframe)
 
     def series_range(self, venue: str, symbol: str, timeframe: str) -> SeriesRange | None:
         with self.connect(read_only=True) as con:

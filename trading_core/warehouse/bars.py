@@ -223,6 +223,26 @@ def read_bars(
     return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC")).cast(OHLCV_SCHEMA)  # type: ignore[arg-type]
 
 
+def max_revision(con: duckdb.DuckDBPyConnection, venue: str, symbols: list[str], timeframe: str,
+                 start: datetime | None, end: datetime | None) -> int:
+    """The highest bar revision of the symbols in [start, end) (0: never restated)."""
+    row = con.execute(
+        "SELECT coalesce(max(revision), 0) FROM market.bars WHERE venue = $venue AND timeframe = $tf "
+        "AND list_contains($symbols, symbol) AND ($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end)",
+        {"venue": venue, "tf": timeframe, "symbols": list(symbols), "start": start, "end": end}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def latest_batch(con: duckdb.DuckDBPyConnection, venue: str, symbol: str, timeframe: str) -> dict[str, Any] | None:
+    """The series' most recent ingest batch (status, reason, quarantined rows), None if never ingested."""
+    cur = con.execute(
+        "SELECT batch_id, status, reason, rows_quarantined, received_at FROM market.ingest_batches "
+        "WHERE venue = ? AND symbol = ? AND timeframe = ? ORDER BY received_at DESC LIMIT 1",
+        [venue, symbol, timeframe])
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row is not None else None
+
+
 @dataclass(frozen=True)
 class SeriesRange:
     venue: str

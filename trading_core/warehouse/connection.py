@@ -39,8 +39,13 @@ def connect(
     read_only: bool = False,
     deadline_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    attach_as: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path`` for one unit of work; uncommitted work is rolled back when the block exits."""
+    """Open ``path`` for one unit of work; uncommitted work is rolled back when the block exits.
+
+    ``attach_as`` opens it as a catalog of that name (``ATTACH ... AS name; USE name``): DuckDB
+    names a file's catalog after the file, so ``paper.duckdb`` holding schema ``paper`` would make
+    every ``paper.events`` ambiguous; attached under another name it is not."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +53,7 @@ def connect(
     wal_moved = False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = _open(path, read_only, attach_as)
             break
         except duckdb.IOException as e:
             if not _is_lock_conflict(e):
@@ -78,6 +83,19 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def _open(path: Path, read_only: bool, attach_as: str | None) -> duckdb.DuckDBPyConnection:
+    if attach_as is None:
+        return duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH ? AS {attach_as}{' (READ_ONLY)' if read_only else ''}", [str(path)])
+        con.execute(f"USE {attach_as}")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 @contextlib.contextmanager

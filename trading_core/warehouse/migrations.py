@@ -24,10 +24,11 @@ class Migration:
     sql: str
 
 
-def available_migrations() -> list[Migration]:
-    """Every migration shipped in ``trading_core/warehouse/migrations``, sorted by version."""
+def available_migrations(folder: str = "migrations") -> list[Migration]:
+    """Every migration shipped in ``trading_core/warehouse/<folder>``, sorted by version
+    (``migrations``: the warehouse; ``paper_migrations``: the paper ledger's own file)."""
     found: list[Migration] = []
-    for f in resources.files(__package__).joinpath("migrations").iterdir():
+    for f in resources.files(__package__).joinpath(folder).iterdir():
         m = _NAME.fullmatch(f.name)
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), f.read_text(encoding="utf-8")))
@@ -47,11 +48,11 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {int(r[0]) for r in con.execute("SELECT version FROM ops.schema_migrations").fetchall()}
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+def migrate(con: duckdb.DuckDBPyConnection, folder: str = "migrations") -> list[int]:
     """Apply pending migrations, each in its own transaction; return the versions applied."""
     done = applied_versions(con)
     applied: list[int] = []
-    for m in available_migrations():
+    for m in available_migrations(folder):
         if m.version in done:
             continue
         with transaction(con):

@@ -1,0 +1,112 @@
+"""Pre-flight: everything a session needs before it may trade, each with its reason.
+
+Run by ``trading paper start`` before the request is written and again by the job's first stage
+(data can go stale between the two). A start is refused with EVERY failing reason at once, so a
+user fixes them in one go rather than one per attempt.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import SessionConfig
+
+__all__ = ["Check", "preflight", "failing"]
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # data | quality | model | risk | engine | disk
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def failing(checks: list[Check]) -> list[str]:
+    return [f"{c.name}: {c.detail}" for c in checks if not c.ok]
+
+
+def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_bars: int = 24,
+              now: datetime | None = None, compile_engine: bool = True) -> list[Check]:
+    """Data present (replay) or fresh (live), its last ingest batch clean, no unhealthy model,
+    risk limits armed, the engine compiled, disk space for the ledger."""
+    from ..timeframes import timeframe_ms
+
+    now = now or datetime.now(UTC)
+    r = config.request
+    checks: list[Check] = []
+    tf_ms = timeframe_ms(r.timeframe)
+    data_bad, quality_bad = [], []
+    exists = Path(getattr(warehouse, "path", "")).exists()
+    for sym in r.universe:
+        rng = warehouse.series_range(r.venue, sym, r.timeframe) if exists else None
+        if rng is None:
+            data_bad.append(f"no {sym} {r.timeframe} bars on {r.venue} (trading ingest sample, or trading ingest live)")
+            continue
+        if config.feed == "replay":
+            if rng.last_ts < r.start or rng.first_ts >= r.end:
+                data_bad.append(f"{sym}: stored {rng.first_ts.date()}..{rng.last_ts.date()}, outside the replay "
+                                f"{r.start.date()}..{r.end.date()}")
+        else:
+            age_bars = (now - rng.last_ts).total_seconds() * 1000 / tf_ms
+            if age_bars > stale_bars:
+                data_bad.append(f"{sym}: last bar {rng.last_ts.isoformat()} is {age_bars:.0f} bars old "
+                                f"(limit {stale_bars}): ingest first")
+        batch = warehouse.latest_batch(r.venue, sym, r.timeframe)
+        if batch is not None and batch["status"] != "accepted":
+            quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} was rejected ({batch['reason']})")
+        elif batch is not None and batch["rows_quarantined"]:
+            quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} quarantined "
+                               f"{batch['rows_quarantined']} row(s): review market.quarantine")
+    checks.append(Check("data", not data_bad, "; ".join(data_bad) or
+                        f"{', '.join(r.universe)} {r.timeframe} on {r.venue} stored"))
+    checks.append(Check("quality", not quality_bad, "; ".join(quality_bad) or "last ingest batches clean"))
+    checks.append(Check("model", True, "no model used by this strategy"))
+    risk = r.risk
+    if risk is None:
+        checks.append(Check("risk", False, "risk limits are not armed (the session has no risk section)"))
+    elif not risk.breakers.enabled:
+        checks.append(Check("risk", False, "circuit breakers are disabled (risk.breakers.enabled: false)"))
+    else:
+        checks.append(Check("risk", True, "breakers, order checks and market filter armed"))
+    checks.append(_engine_check(config) if compile_engine else Check("engine", True, "not checked"))
+    free = shutil.disk_usage(_existing(data_dir)).free
+    checks.append(Check("disk", free >= MIN_FREE_BYTES,
+                        f"{free / 2**20:.0f} MiB free in {data_dir}" + ("" if free >= MIN_FREE_BYTES else
+                                                                       f" (need {MIN_FREE_BYTES / 2**20:.0f})")))
+    return checks
+
+
+def _existing(p: Path) -> Path:
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _engine_check(config: SessionConfig) -> Check:
+    """Compile (or load from Numba's cache) the kernels a session steps, on a two-bar run."""
+    import numpy as np
+
+    from ..backtest.runner import build_market_model
+    from ..engine import Engine
+
+    t = time.perf_counter()
+    try:
+        model = build_market_model(config.request)
+        S = len(config.request.universe)
+        eng = Engine(1, S, model, 1000.0, 0, "cpu", 3_600_000.0)
+        one = np.ones(S)
+        for ts in (0, 3_600_000):
+            eng.step(ts, one, one, one, one, one)
+    except Exception as e:  # a compile failure is a pre-flight verdict, not a crash
+        return Check("engine", False, f"the engine did not compile: {type(e).__name__}: {e}")
+    return Check("engine", True, f"compiled in {time.perf_counter() - t:.1f}s")
