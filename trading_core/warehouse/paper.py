@@ -115,8 +115,8 @@ class PaperLedger:
         (a retried step) is a takeover like any other, so an old copy of it is fenced too."""
         now = now or datetime.now(UTC)
         with transaction(con):
-            row = con.execute("SELECT owner_run_id, generation, heartbeat_at FROM paper.session_lease "
-                              "WHERE session_id = ?", [session_id]).fetchone()
+            row = _one(con, "SELECT owner_run_id, generation, heartbeat_at FROM paper.session_lease "
+                              "WHERE session_id = ?", [session_id])
             gen = 1
             if row is not None:
                 owner, gen0, beat = row
@@ -192,7 +192,7 @@ class PaperLedger:
     # ---- reads ----------------------------------------------------------------------------------
     @staticmethod
     def checkpoint(con: duckdb.DuckDBPyConnection, session_id: str) -> Checkpoint | None:
-        row = con.execute("SELECT * FROM paper.checkpoint WHERE session_id = ?", [session_id]).fetchone()
+        row = _one(con, "SELECT * FROM paper.checkpoint WHERE session_id = ?", [session_id])
         return Checkpoint(*row) if row is not None else None
 
     @staticmethod
@@ -216,13 +216,13 @@ class PaperLedger:
     @staticmethod
     def session_row(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, Any] | None:
         cur = con.execute("SELECT * FROM paper.sessions WHERE session_id = ?", [session_id])
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row is not None else None
+        rows = cur.fetchall()
+        return dict(zip([d[0] for d in cur.description], rows[0], strict=True)) if rows else None
 
     @staticmethod
     def lease(con: duckdb.DuckDBPyConnection, session_id: str) -> tuple[str, int, datetime] | None:
-        row = con.execute("SELECT owner_run_id, generation, heartbeat_at FROM paper.session_lease "
-                          "WHERE session_id = ?", [session_id]).fetchone()
+        row = _one(con, "SELECT owner_run_id, generation, heartbeat_at FROM paper.session_lease "
+                          "WHERE session_id = ?", [session_id])
         return (str(row[0]), int(row[1]), row[2]) if row is not None else None
 
     @staticmethod
@@ -258,10 +258,10 @@ class PaperLedger:
     @staticmethod
     def counts(con: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, int]:
         """Rows and distinct ids of the session's events (a duplicate would show as rows > ids)."""
-        rows, ids = con.execute("SELECT count(*), count(DISTINCT event_id) FROM paper.events WHERE session_id = ?",
-                                [session_id]).fetchone() or (0, 0)
-        fills = con.execute("SELECT count(*) FROM paper.events WHERE session_id = ? AND kind = 'OrderFilled'",
-                            [session_id]).fetchone()
+        rows, ids = _one(con, "SELECT count(*), count(DISTINCT event_id) FROM paper.events WHERE session_id = ?",
+                                [session_id]) or (0, 0)
+        fills = _one(con, "SELECT count(*) FROM paper.events WHERE session_id = ? AND kind = 'OrderFilled'",
+                            [session_id])
         return {"rows": int(rows), "ids": int(ids), "fills": int(fills[0]) if fills else 0}
 
     @staticmethod
@@ -278,9 +278,16 @@ class PaperLedger:
                             [[m, channel] for m in message_ids])
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """The first row (or None), with the result fully consumed: duckdb refuses the next statement
+    on a connection whose last result was left half-read."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 def _check_generation(con: duckdb.DuckDBPyConnection, session_id: str, generation: int) -> None:
-    row = con.execute("SELECT generation, owner_run_id FROM paper.session_lease WHERE session_id = ?",
-                      [session_id]).fetchone()
+    row = _one(con, "SELECT generation, owner_run_id FROM paper.session_lease WHERE session_id = ?",
+                      [session_id])
     if row is None or int(row[0]) != generation:
         raise LeaseLost(f"session {session_id}: this run holds generation {generation}, the lease is at "
                         f"{row[0] if row else 'none'} (run {row[1] if row else '-'}); stopping without writing")
