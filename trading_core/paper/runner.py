@@ -152,6 +152,7 @@ class SessionRunner:
         self.preflight_checks = preflight_checks
         self.config: SessionConfig = store.load(session_id)
         self.status: dict[str, Any] = {}
+        self._req_dir = str(store.requests_dir(session_id))
         self._stamp = 0
         self._started = clock()
 
@@ -172,7 +173,7 @@ class SessionRunner:
 
     def _stop_requested(self) -> str | None:
         """paused | stopped when such a request arrived since the run started, else None."""
-        stamp = self.store.requests_stamp(self.sid)
+        stamp = os.stat(self._req_dir).st_mtime_ns  # the folder changes when a request lands
         if stamp == self._stamp:
             return None
         self._stamp = stamp

@@ -156,18 +156,13 @@ class PaperLedger:
         with transaction(con):
             _check_generation(con, session_id, generation)
             events = [e for b in bars for e in b.events]
-            if events:  # executemany([]) raises in duckdb
-                con.executemany("INSERT INTO paper.events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                                "ON CONFLICT DO NOTHING", events)
+            _insert(con, "paper.events", _EVENT_SCHEMA, events)
             crash("after_event_insert")
             outbox = [m for b in bars for m in b.outbox]
-            if outbox:
-                con.executemany("INSERT INTO paper.outbox VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", outbox)
+            _insert(con, "paper.outbox", _OUTBOX_SCHEMA, outbox)
             crash("after_outbox_insert")
             equity = [r for b in bars for r in b.equity]
-            if equity:
-                con.executemany("INSERT INTO paper.equity VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                equity)
+            _insert(con, "paper.equity", _EQUITY_SCHEMA, equity)
             for b in bars:
                 if b.snapshot is not None:
                     crash("mid_snapshot_write")
@@ -274,8 +269,31 @@ class PaperLedger:
     @staticmethod
     def mark_delivered(con: duckdb.DuckDBPyConnection, message_ids: Sequence[str], channel: str) -> None:
         if message_ids:
-            con.executemany("INSERT INTO paper.outbox_delivered VALUES (?, ?, now()) ON CONFLICT DO NOTHING",
-                            [[m, channel] for m in message_ids])
+            con.execute("INSERT INTO paper.outbox_delivered SELECT unnest($ids), $channel, now() "
+                        "ON CONFLICT DO NOTHING", {"ids": list(message_ids), "channel": channel})
+
+
+_EVENT_SCHEMA = {"event_id": pl.String, "session_id": pl.String, "seq": pl.Int64, "bar_index": pl.Int64,
+                 "bar_ts": pl.Int64, "kind": pl.String, "account": pl.Int32, "symbol": pl.String, "reason": pl.String,
+                 "payload": pl.String, "bars_revision": pl.Int32, "generation": pl.Int64, "reconstructed": pl.Boolean}
+_EQUITY_SCHEMA = {"session_id": pl.String, "bar_index": pl.Int64, "bar_ts": pl.Int64, "account": pl.Int32,
+                  "equity": pl.Float64, "cash": pl.Float64, "gross": pl.Float64}
+_OUTBOX_SCHEMA = {"message_id": pl.String, "session_id": pl.String, "bar_ts": pl.Int64, "kind": pl.String,
+                  "severity": pl.String, "payload": pl.String}
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, Any], rows: list[tuple[Any, ...]]) -> None:
+    """Append ``rows`` (skipping ids already stored) as ONE columnar insert: ``executemany`` costs
+    about a millisecond per row in duckdb, a registered frame microseconds. ``table`` is from code."""
+    if not rows:
+        return
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    view = f"_rows_{table.replace('.', '_')}"
+    con.register(view, frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM {view} ON CONFLICT DO NOTHING")
+    finally:
+        con.unregister(view)
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
