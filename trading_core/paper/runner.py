@@ -47,7 +47,7 @@ __all__ = ["RunOutcome", "SessionRunner", "LedgerMismatch", "code_version", "cra
 
 log = logging.getLogger(__name__)
 _MAX_GROUP = 512  # bars per transaction at max speed, at most
-_READER_WINDOW_S = 1.0  # at max speed the ledger is closed this often so readers get in
+_READER_WINDOW_S = 1.0  # a busy session closes the ledger this often so readers and other sessions get in
 
 
 class LedgerMismatch(TradingError):
@@ -516,7 +516,7 @@ class SessionRunner:
             for item in feed.items(done):
                 if isinstance(item, Idle):
                     commit()
-                    long_wait = item.wait_s > 0.25  # never hold the ledger across a long sleep
+                    long_wait = item.wait_s > 0.05  # never hold the ledger across a sleep others could use
                     if long_wait:
                         close_con()
                         self._publish(stale=item.stale, note=item.note)
@@ -549,8 +549,8 @@ class SessionRunner:
                 now = self.clock()
                 if paced or now - last_commit >= group_s or len(pending) >= _MAX_GROUP:
                     commit()
-                    if not paced and con is not None and now - opened >= _READER_WINDOW_S:
-                        close_con()  # let readers in; reopening costs ~15 ms a second
+                    if con is not None and now - opened >= _READER_WINDOW_S:
+                        close_con()  # let readers and other sessions in; reopening costs ~15 ms a second
                 if now - self._started >= budget:
                     return finish("running")
             return finish("completed")

@@ -40,12 +40,15 @@ def connect(
     deadline_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     attach_as: str | None = None,
+    max_delay_s: float = 1.0,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` for one unit of work; uncommitted work is rolled back when the block exits.
 
     ``attach_as`` opens it as a catalog of that name (``ATTACH ... AS name; USE name``): DuckDB
     names a file's catalog after the file, so ``paper.duckdb`` holding schema ``paper`` would make
-    every ``paper.events`` ambiguous; attached under another name it is not."""
+    every ``paper.events`` ambiguous; attached under another name it is not. ``max_delay_s`` caps
+    the backoff between attempts: a file whose writer lets others in for a moment between short
+    transactions (the paper ledger) needs waiters that look often, or they starve."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,7 @@ def connect(
                     "is a Dagster run or another command writing it?"
                 ) from e
             sleep(random.uniform(0, delay))
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, max_delay_s)
         except duckdb.Error as e:
             wal = path.with_name(path.name + ".wal")
             if read_only or wal_moved or not wal.exists() or not _is_wal_replay_failure(e):

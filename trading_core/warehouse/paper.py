@@ -91,7 +91,9 @@ class PaperLedger:
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with connect(self.path, read_only=read_only, deadline_s=self.deadline_s, attach_as=_ALIAS) as con:
+        # the paper job lets others in for ~100 ms every second: look often enough to get in
+        with connect(self.path, read_only=read_only, deadline_s=self.deadline_s, attach_as=_ALIAS,
+                     max_delay_s=0.03) as con:
             yield con
 
     def migrate(self) -> list[int]:
