@@ -10,14 +10,22 @@ provider by constructing these resources with different fields.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from trading_core.config import MarketDataConfig, TradingConfig, UniverseConfig, load_config
 from trading_core.market_data.ingest import OhlcvSource
 from trading_core.warehouse import Warehouse
+
+if TYPE_CHECKING:  # imported lazily: the definitions load without the paper runner's imports
+    from trading_core.paper.config import SessionConfig
+    from trading_core.paper.control import SessionStore
+    from trading_core.paper.runner import SessionRunner
+    from trading_core.paper.supervision import SupervisionPolicy
+    from trading_core.warehouse.paper import PaperLedger
 
 
 class TradingConfigResource(dg.ConfigurableResource):
@@ -76,11 +84,87 @@ class MarketDataResource(dg.ConfigurableResource):
         return build_provider(universe, self.market_config(md), now=now)
 
 
+class PaperResource(dg.ConfigurableResource):
+    """Paper sessions: their control files, ledger, runner, and the supervisor's thresholds.
+
+    ``data_dir`` None means the configured data directory (``$TRADING_DATA_DIR``): requests and
+    status under ``<data_dir>/paper``, the ledger in ``<data_dir>/paper.duckdb``; bars come from the
+    configured warehouse unless ``warehouse_path`` names another file. A live session's provider
+    comes from ``market_data`` (tests hand in a fake one). The thresholds:
+
+    - ``max_runtime_margin_s``: a run hands over (``chained``) this long before the job's
+      ``dagster/max_runtime``, so run monitoring never has to mark a healthy run failed;
+    - ``start_grace_s``: how long a started run may go without publishing its first heartbeat;
+    - ``max_failed_runs``: failed or cancelled runs in a row (for one request) before the
+      supervisor stops restarting the session and waits for a human's resume;
+    - ``restart_terminated``: also restart a run a user terminated in the Dagster UI.
+
+    The heartbeat threshold is the session's own ``stale_after_s`` (its ``SessionConfig``).
+    """
+
+    trading_config: TradingConfigResource
+    market_data: MarketDataResource
+    data_dir: str | None = None
+    warehouse_path: str | None = None
+    max_runtime_margin_s: float = 600.0
+    start_grace_s: float = 120.0
+    max_failed_runs: int = 3
+    restart_terminated: bool = False
+
+    def root(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else self.trading_config.load().data_dir
+
+    def store(self) -> SessionStore:
+        from trading_core.paper.control import SessionStore
+
+        return SessionStore(self.root() / "paper")
+
+    def ledger(self) -> PaperLedger:
+        from trading_core.warehouse.paper import PaperLedger
+
+        return PaperLedger(self.root() / "paper.duckdb")
+
+    def warehouse(self) -> Warehouse:
+        """The bars' warehouse, not migrated: the paper job only reads it (ingest owns its schema)."""
+        cfg = self.trading_config.load()
+        return Warehouse(self.warehouse_path or cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s)
+
+    def budget_s(self, config: SessionConfig, max_runtime_s: float | None) -> float:
+        """The session's run budget, cut to end ``max_runtime_margin_s`` before ``max_runtime_s``."""
+        if max_runtime_s is None or max_runtime_s <= 0:
+            return config.run_budget_s
+        return min(config.run_budget_s, max(1.0, max_runtime_s - self.max_runtime_margin_s))
+
+    def policy(self, config: SessionConfig) -> SupervisionPolicy:
+        from trading_core.paper.supervision import SupervisionPolicy
+
+        return SupervisionPolicy(stale_after_s=config.stale_after_s, start_grace_s=self.start_grace_s,
+                                 max_failed_runs=self.max_failed_runs, restart_terminated=self.restart_terminated)
+
+    def runner(self, session_id: str, *, run_id: str, budget_s: float | None = None,
+               now: datetime | None = None) -> SessionRunner:
+        """A ``SessionRunner`` for one run; a live session gets its provider and validation."""
+        from trading_core.paper.runner import SessionRunner
+        from trading_core.paper.supervision import session_universe
+
+        store = self.store()
+        config = store.load(session_id)
+        provider = validation = None
+        if config.feed == "live":
+            md = self.market_data.market_config(self.trading_config.load().market_data)
+            provider = self.market_data.provider(session_universe(config, md), md, now=now or datetime.now(UTC))
+            validation = md.validation
+        return SessionRunner(session_id, store=store, ledger=self.ledger(), warehouse=self.warehouse(), run_id=run_id,
+                             provider=provider, validation=validation, budget_s=budget_s, data_dir=self.root())
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     config = TradingConfigResource()
+    market_data = MarketDataResource()
     return dg.Definitions(resources={
         "trading_config": config,
         "warehouse": WarehouseResource(trading_config=config),
-        "market_data": MarketDataResource(),
+        "market_data": market_data,
+        "paper": PaperResource(trading_config=config, market_data=market_data),
     })
