@@ -72,7 +72,7 @@ def _id(c: str) -> str:
 def test_readme_has_the_commands_it_promises() -> None:
     heads = {tuple(variants(c)[0][:2]) for c in COMMANDS}
     assert {("ingest", "sample"), ("ingest", "file"), ("backtest", "--strategy"), ("config", "validate"),
-            ("regimes", "--symbol")} <= heads
+            ("regimes", "--symbol"), ("paper", "start"), ("paper", "status")} <= heads
     assert any("--allocation markowitz" in c for c in COMMANDS)
 
 
@@ -145,6 +145,15 @@ def bars_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
+def _latest_session(data: Path) -> str:
+    """What ``SESSION_ID`` stands for: the session the README's ``paper start`` examples created last."""
+    from trading_core.paper.control import SessionStore
+
+    ids = SessionStore(data / "paper").session_ids()
+    assert ids, "a README example uses SESSION_ID before any paper start example"
+    return ids[-1]
+
+
 def _span():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
@@ -163,7 +172,8 @@ def test_readme_command_runs_with_exit_0(
         if skip:
             assert callable(build_parser().parse_args(argv).handler)
             continue
-        argv = [str(bars_csv) if a == "bars.csv" else a for a in argv]
+        argv = [str(bars_csv) if a == "bars.csv" else _latest_session(loaded_data_dir) if a == "SESSION_ID" else a
+                for a in argv]
         rc = main(argv)
         out, err = capsys.readouterr()
         assert rc == 0, f"{PREFIX} {shlex.join(argv)} -> exit {rc}: {err.strip()[-600:]}"
