@@ -47,7 +47,7 @@ __all__ = ["RunOutcome", "SessionRunner", "LedgerMismatch", "code_version", "cra
 
 log = logging.getLogger(__name__)
 _MAX_GROUP = 512  # bars per transaction at max speed, at most
-_READER_WINDOW_S = 1.0  # a busy session closes the ledger this often so readers and other sessions get in
+_READER_WINDOW_S = 0.25  # a busy session closes the ledger this often so readers and other sessions get in
 
 
 class LedgerMismatch(TradingError):
@@ -293,6 +293,7 @@ class SessionRunner:
                               position_rules_for(strategy), context="paper", record_events=True)
         seq, start_i = 0, 0
         done = ckpt.bar_index if ckpt is not None else 0
+        snap_at = -1  # the bar count of the newest snapshot
         replay_src: list[Any] = []
         if cfg.feed == "replay":
             replay_src = bar_slices(bars)
@@ -302,7 +303,7 @@ class SessionRunner:
                 stored = self.ledger.event_ids_after(con, self.sid, (snap.bar_index if snap else 0) - 1)
             if snap is not None:
                 trader.load_state(decode_state(snap.state))
-                start_i, seq = snap.bar_index, snap.ledger_seq
+                start_i, seq, snap_at = snap.bar_index, snap.ledger_seq, snap.bar_index
             else:
                 self._warm_strategy(stream, strategy_history(req, self.warehouse, _first_bars(req, first_ms)))
             if done > start_i:
@@ -365,7 +366,8 @@ class SessionRunner:
                             clock=self.clock, run_started=self._started)
         self._publish(state="running", stage=None, progress=None, bars_processed=done,
                       **self._book(trader, ckpt.last_bar_ts if ckpt else None))
-        return self._loop(out, trader, feed, gen, done, seq, revision, outbox)
+        return self._loop(out, trader, feed, gen, done, seq, revision, outbox,
+                          ckpt.last_bar_ts if ckpt is not None else None, snap_at)
 
     @staticmethod
     def _warm_strategy(stream: Any, hist: Any) -> None:
@@ -382,7 +384,7 @@ class SessionRunner:
             for i in range(start, stop):
                 yield i, replay_src[i]
             return
-        raise LedgerMismatch(f"session {self.sid}: a live session resumed without a snapshot at its checkpoint")
+        raise LedgerMismatch(f"session {self.sid}: a live session has no snapshot at its checkpoint (bar {stop}); its bars since the last snapshot are not stored to replay")
 
     # ---- per bar ------------------------------------------------------------------------------
     def _rows(self, trader: Any, i: int, bar: Any, seq: int, gen: int, revision: int,
@@ -442,13 +444,15 @@ class SessionRunner:
                 _payload({"session_id": self.sid, "name": self.config.name, "text": text}))
 
     def _loop(self, out: RunOutcome, trader: Any, feed: Any, gen: int, done: int, seq: int, revision: int,
-              outbox: list[tuple[Any, ...]]) -> RunOutcome:
+              outbox: list[tuple[Any, ...]], last_ts: int | None, snap_at: int) -> RunOutcome:
         cfg = self.config
         paced = cfg.feed == "live" or cfg.speed is not None
         group_s = 0.0 if paced else cfg.group_commit_ms / 1000.0
         budget = self.budget_s if self.budget_s is not None else cfg.run_budget_s
         pending: list[BarCommit] = []
-        last_ts: int | None = None
+        # a live session has no replay source for a ledger tail: it snapshots every bar (keeping a few)
+        every = 1 if cfg.feed == "live" else cfg.snapshot_every
+        keep = 8 if cfg.feed == "live" else None
         crash = self.crash_hook
         stack = ExitStack()
         con: Any = None
@@ -470,11 +474,11 @@ class SessionRunner:
                 con = None
 
         def commit(state: str = "running", snapshot: bool = False) -> None:
-            nonlocal pending, last_commit, last_publish, last_beat, first_new, outbox
+            nonlocal pending, last_commit, last_publish, last_beat, first_new, outbox, snap_at
             if snapshot and pending and pending[-1].snapshot is None:
                 pending[-1].snapshot = trader.snapshot()
-            if outbox and not pending:  # alerts with no bar to ride on (a takeover at the end)
-                pending.append(BarCommit(done, last_ts or 0, seq))
+            if outbox and not pending and done:  # alerts with no new bar to ride on: the checkpoint's own
+                pending.append(BarCommit(done, last_ts if last_ts is not None else 0, seq))
             if outbox:
                 pending[0].outbox.extend(outbox)
                 outbox = []
@@ -484,7 +488,8 @@ class SessionRunner:
             last_bar = pending[-1].bar_index - 1
             hook = (lambda name: crash(name, last_bar)) if crash is not None else (lambda name: None)
             self.ledger.commit(c, self.sid, gen, pending, bars_revision=revision, state=state,
-                               now=datetime.fromtimestamp(self.clock(), tz=UTC), crash=hook)
+                               now=datetime.fromtimestamp(self.clock(), tz=UTC), crash=hook, keep_snapshots=keep)
+            snap_at = max([snap_at, *(b.bar_index for b in pending if b.snapshot is not None)])
             pending = []
             now = self.clock()
             last_commit = last_beat = now
@@ -498,13 +503,14 @@ class SessionRunner:
 
         def finish(state: str) -> RunOutcome:
             nonlocal pending
+            if not pending and done and (outbox or snap_at != done or state != "running"):
+                # nothing traded since the last commit: re-commit the checkpoint (its state, the
+                # takeover's alerts) with a snapshot at it, so the next run replays no tail
+                pending.append(BarCommit(done, last_ts if last_ts is not None else 0, seq))
             if pending:
                 commit(state, snapshot=True)
             else:
-                c = open_con()
-                if done and state != "running":
-                    self.ledger.set_state(c, self.sid, gen, state)
-                deliver_outbox(c, self.ledger, self.alerts)
+                deliver_outbox(open_con(), self.ledger, self.alerts)
             close_con()
             out.state = "chained" if state == "running" else state
             out.bars_processed = done
@@ -516,7 +522,7 @@ class SessionRunner:
             for item in feed.items(done):
                 if isinstance(item, Idle):
                     commit()
-                    long_wait = item.wait_s > 0.05  # never hold the ledger across a sleep others could use
+                    long_wait = item.wait_s > 0.02  # never hold the ledger across a sleep others could use
                     if long_wait:
                         close_con()
                         self._publish(stale=item.stale, note=item.note)
@@ -542,7 +548,7 @@ class SessionRunner:
                 done, last_ts = i + 1, int(bar.ts)
                 out.new_bars += 1
                 pending.append(BarCommit(done, last_ts, seq, rows, equity, alerts,
-                                         trader.snapshot() if done % cfg.snapshot_every == 0 else None))
+                                         trader.snapshot() if done % every == 0 else None))
                 req = self._stop_requested()
                 if req:
                     return finish(req)

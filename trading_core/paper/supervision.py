@@ -250,6 +250,6 @@ def session_universe(config: SessionConfig, md: Any) -> Any:
             return u.model_copy(update={"symbols": symbols})
     venue_u = next((u for u in md.universes if u.venue == req.venue), None)
     equity = req.resolved_calendar() == "equity"
-    providers = list(venue_u.providers) if venue_u else (["yfinance"] if equity else ["ccxt"])
+    providers: list[Any] = list(venue_u.providers) if venue_u else (["yfinance"] if equity else ["ccxt"])
     return UniverseConfig(name="paper_session", asset_class="equity" if equity else "crypto", venue=req.venue,
                           timeframe=req.timeframe, symbols=symbols, providers=providers, start=req.start.date())

@@ -149,7 +149,7 @@ class PaperLedger:
     @staticmethod
     def commit(con: duckdb.DuckDBPyConnection, session_id: str, generation: int, bars: Sequence[BarCommit], *,
                bars_revision: int, state: str = "running", now: datetime | None = None,
-               crash: Callable[[str], None] = _noop) -> None:
+               crash: Callable[[str], None] = _noop, keep_snapshots: int | None = None) -> None:
         """One transaction for ``bars``: generation check, events, outbox, equity, snapshot,
         checkpoint, heartbeat, COMMIT. ``crash`` is called at each of ``CRASH_POINTS``."""
         if not bars:
@@ -171,6 +171,10 @@ class PaperLedger:
                     con.execute("INSERT INTO paper.snapshots VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                 [session_id, b.bar_index, b.bar_ts, b.ledger_seq, b.snapshot,
                                  hashlib.sha256(b.snapshot).hexdigest()])
+            if keep_snapshots is not None and any(b.snapshot is not None for b in bars):
+                con.execute("DELETE FROM paper.snapshots WHERE session_id = $sid AND bar_index < (SELECT min(bar_index) "
+                            "FROM (SELECT bar_index FROM paper.snapshots WHERE session_id = $sid ORDER BY bar_index "
+                            "DESC LIMIT $keep))", {"sid": session_id, "keep": int(keep_snapshots)})
             last = bars[-1]
             con.execute("INSERT OR REPLACE INTO paper.checkpoint VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [session_id, last.bar_index, last.bar_ts, last.ledger_seq, bars_revision, generation, state])
