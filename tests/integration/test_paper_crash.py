@@ -45,7 +45,6 @@ from paper_child import LEASE_HELD_RC, run_once, spawn
 from paper_support import PaperEnv, btc_request
 
 from trading_core.backtest import BacktestRequest
-from trading_core.paper.runner import LedgerMismatch
 from trading_core.warehouse.paper import CRASH_POINTS, LEDGER_COLUMNS, Checkpoint, PaperLedger
 
 SID = "ps-00000000c4a5"
