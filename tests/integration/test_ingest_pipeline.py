@@ -70,7 +70,8 @@ def test_definitions_load_with_pinned_names() -> None:
     assert spec["crypto_bars_valid"].blocking and spec["equities_bars_valid"].blocking
     assert not spec["crypto_bars_fresh"].blocking  # a WARN must not hold the snapshot back
     sensors = {s.name: s for s in d.sensors or []}
-    assert set(sensors) == {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor"}
+    assert set(sensors) == {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor",
+                            "paper_requests_sensor", "paper_supervisor_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     equities = d.resolve_job_def("equities_ingest_job").partitions_def
     assert equities is not None
