@@ -159,7 +159,7 @@ class SessionRunner:
     # ---- status -------------------------------------------------------------------------------
     def _publish(self, **kw: Any) -> None:
         self.status.update(kw)
-        self.status.update(session_id=self.sid, name=self.config.name, run_id=self.run_id,
+        self.status.update(session_id=self.sid, name=self.config.name, run_id=self.run_id, pid=os.getpid(),
                            heartbeat_ts=datetime.fromtimestamp(self.clock(), tz=UTC).isoformat(),
                            feed=self.config.feed, speed=self.config.speed or "max")
         self.store.write_status(self.sid, self.status)

@@ -160,6 +160,7 @@ class Decision:
     run_key: str | None = None
     request_id: str | None = None
     gave_up: bool = False
+    settled: bool = False  # nothing changes for this session until a new request arrives
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,19 +168,13 @@ def supervise(session_id: str, *, requests: Sequence[Request], status: dict[str,
               runs: Iterable[RunInfo], policy: SupervisionPolicy, now: float) -> Decision:
     """What to do for one session now. ``runs``: its orchestrator runs, any order."""
     runs = sorted(runs, key=lambda r: r.created_at, reverse=True)
-    desired = desired_state(list(requests))
-    if desired != "running":
-        return Decision(False, f"desired state is {desired}")
-    req = latest_run_request(requests)
-    if req is None:  # unreachable through SessionStore (running needs a start), kept for safety
-        return Decision(False, "no start/resume request")
-    if is_finished(status, since=req.requested_at):
-        return Decision(False, f"finished: {status['state'] if status else '?'}")
     owner = (status or {}).get("run_id")
     age = heartbeat_age(status, now)
-    started = [r for r in runs if r.phase == "started"]
+    # zombies first, whatever the desired state: a dead STARTED run holds the trading/loop slot
     zombies: list[tuple[RunInfo, str]] = []
-    for r in started:
+    for r in runs:
+        if r.phase != "started":
+            continue
         if r.run_id == owner:
             if is_stale(status, policy.stale_after_s, now):
                 zombies.append((r, f"run {r.run_id} heartbeat is {_age(age)} old (stale after "
@@ -191,10 +186,20 @@ def supervise(session_id: str, *, requests: Sequence[Request], status: dict[str,
                                    f"{policy.start_grace_s:g}s)"))
     cancel = tuple(r.run_id for r, _ in zombies)
     live = [r for r in runs if r.active and r.run_id not in cancel]
+    dead = "; ".join(w for _, w in zombies)
+    desired = desired_state(list(requests))
+    req = latest_run_request(requests)
+    quiet = not live  # settled only once no run of the session is in progress
+    if desired != "running" or req is None:
+        return Decision(False, f"desired state is {desired}" + (f"; {dead}" if dead else ""), cancel=cancel,
+                        settled=quiet)
+    if is_finished(status, since=req.requested_at):
+        return Decision(False, f"finished: {status['state'] if status else '?'}" + (f"; {dead}" if dead else ""),
+                        cancel=cancel, settled=quiet)
     if live:
         r = live[0]
         why = {"pending": "queued or launching", "canceling": "being cancelled", "started": "healthy"}[r.phase]
-        return Decision(False, f"run {r.run_id} is {why}" + (f"; cancelling {', '.join(cancel)}" if cancel else ""),
+        return Decision(False, f"run {r.run_id} is {why}" + (f"; cancelling: {dead}" if dead else ""),
                         cancel=cancel)
     mine = [r for r in runs if r.request_id == req.request_id]
     if not mine:
@@ -202,10 +207,10 @@ def supervise(session_id: str, *, requests: Sequence[Request], status: dict[str,
                         cancel=cancel)
     last = mine[0]
     if zombies:
-        reason = "; ".join(w for _, w in zombies)
+        reason = dead
     elif last.phase == "canceled" and not last.cancelled_by_supervisor and not policy.restart_terminated:
         return Decision(False, f"run {last.run_id} was terminated by a user; resume the session to continue "
-                               "or stop it", gave_up=True)
+                               "or stop it", gave_up=True, settled=True)
     elif last.outcome == "chained":
         reason = f"run {last.run_id} spent its budget and handed over"
     elif is_stale(status, policy.stale_after_s, now):
@@ -224,7 +229,7 @@ def supervise(session_id: str, *, requests: Sequence[Request], status: dict[str,
     if failures >= policy.max_failed_runs:
         return Decision(False, f"{failures} runs of request {req.request_id} failed in a row; not restarting "
                                f"({reason}); resume the session once the cause is fixed", cancel=cancel,
-                        gave_up=True)
+                        gave_up=True, settled=True)
     generation = int((status or {}).get("generation") or 0) + 1
     attempt = sum(1 for r in runs if r.generation == generation)
     return Decision(True, reason, cancel=cancel, generation=generation,
