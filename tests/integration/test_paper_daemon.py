@@ -170,7 +170,7 @@ def test_a_killed_run_worker_is_replaced_and_the_ledger_equals_the_reference(
         t_done = time.time() - t0
         done = _wait("the last run to end", lambda: (r := instance.get_run_by_id(second["run_id"])) is not None
                      and r.is_finished and r, 30, env)
-        assert done.status == dg.DagsterRunStatus.SUCCESS and done.tags["trading/outcome"] == "completed"
+        assert isinstance(done, dg.DagsterRun) and done.status == dg.DagsterRunStatus.SUCCESS and done.tags["trading/outcome"] == "completed"
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"trading/session_id": SID}))
         assert len(runs) == 2  # one per request, one per takeover: nothing launched twice
     finally:

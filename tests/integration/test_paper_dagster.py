@@ -46,9 +46,17 @@ def test_definitions_load_the_paper_job_and_both_sensors() -> None:
     from pipelines.definitions import defs
 
     d = defs()
-    assert d.resolve_job_def("paper_trading_job").tags["trading/loop"] == "paper"
-    names = {s.name for s in d.sensors}
-    assert {"paper_requests_sensor", "paper_supervisor_sensor"} <= names
+    job = d.resolve_job_def("paper_trading_job")
+    assert {k: job.tags[k] for k in ("trading/loop", "dagster/max_runtime", "dagster/max_retries")} == {
+        "trading/loop": "paper", "dagster/max_runtime": "28800", "dagster/max_retries": "0"}
+    assert job.executor_def.name == "in_process"  # one process per run: killing it kills the writer
+    assert "paper" in (d.resources or {})
+    sensors = {s.name: s for s in d.sensors or []}
+    assert {"paper_requests_sensor", "paper_supervisor_sensor"} <= set(sensors)
+    for name, interval in (("paper_requests_sensor", 5), ("paper_supervisor_sensor", 30)):
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
+        assert sensors[name].minimum_interval_seconds == interval
+        assert d.resolve_sensor_def(name).job_name == "paper_trading_job"
 
 
 def test_the_job_runs_a_session_to_completion_and_records_its_outcome(env: PaperEnv) -> None:
@@ -143,9 +151,9 @@ def test_requests_one_run_per_request_a_resume_gets_one_more_and_the_cursor_skip
     env.store.request(other, "pause")  # desired paused: never launched
     with dg.instance_for_test() as instance:
         first, cursor, _ = _evaluate(paper_requests_sensor, instance, env)
-        assert [(r.run_key, r.tags) for r in first] == [
-            (f"{sid}-r000001", {"trading/session_id": sid, "trading/request_id": f"{sid}-r000001",
-                                "trading/trigger": "request"})]
+        assert [r.run_key for r in first] == [f"{sid}-r000001"]
+        assert {k: v for k, v in first[0].tags.items() if k.startswith("trading/")} == {
+            "trading/session_id": sid, "trading/request_id": f"{sid}-r000001", "trading/trigger": "request"}
         assert first[0].run_config == run_config(sid, f"{sid}-r000001")
         # the daemon would dedupe by run key; with the cursor the sensor does not even ask again
         assert _evaluate(paper_requests_sensor, instance, env, cursor)[0] == []
@@ -284,3 +292,18 @@ def test_the_op_records_its_outcome_as_output_metadata_and_its_worker_pid(env: P
         assert meta["generation"].value == 1 and meta["new_bars"].value == 336
         tags = instance.get_run_by_id(res.run_id).tags
         assert tags["trading/worker_pid"] == str(os.getpid())  # the in-process executor: the worker itself
+
+
+def test_a_refused_session_fails_its_run_and_is_not_restarted(env: PaperEnv) -> None:
+    sid = env.session(btc_request(**SHORT, risk=None))  # the pre-flight refuses an unarmed session
+    with dg.instance_for_test() as instance:
+        (req,), _, _ = _evaluate(paper_requests_sensor, instance, env)
+        res = paper_trading_job.execute_in_process(instance=instance, run_config=req.run_config,
+                                                   resources={"paper": _paper(env)}, tags=dict(req.tags),
+                                                   raise_on_error=False)
+        assert not res.success
+        failure = res.failure_data_for_node("run_paper_session")
+        assert failure is not None and "pre-flight refused" in (failure.error.message if failure.error else "")
+        assert env.store.status(sid)["state"] == "failed"
+        out, cursor, skip = _evaluate(paper_supervisor_sensor, instance, env)
+        assert out == [] and "finished: failed" in (skip or "") and sid in (cursor or "")

@@ -87,11 +87,11 @@ def run_paper_session(context: dg.OpExecutionContext, config: PaperSessionConfig
     except LeaseLost as e:  # the runner turns this into an outcome; kept for a takeover at its edges
         outcome = RunOutcome(sid, context.run_id, state="lease_lost", reasons=[str(e)])
     context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: outcome.state})
-    meta = {"state": outcome.state, "generation": outcome.generation, "bars_processed": outcome.bars_processed,
-            "new_bars": outcome.new_bars, "replayed_bars": outcome.replayed_bars,
-            "recovery_s": dg.MetadataValue.float(outcome.recovery_s) if outcome.recovery_s is not None
-            else dg.MetadataValue.null(), "budget_s": budget, "reasons": dg.MetadataValue.json(outcome.reasons),
-            "outcome": dg.MetadataValue.json(outcome.to_dict())}
+    meta: dict[str, Any] = {
+        "state": outcome.state, "generation": outcome.generation, "bars_processed": outcome.bars_processed,
+        "new_bars": outcome.new_bars, "replayed_bars": outcome.replayed_bars, "budget_s": budget,
+        "recovery_s": dg.MetadataValue.null() if outcome.recovery_s is None else outcome.recovery_s,
+        "reasons": dg.MetadataValue.json(outcome.reasons), "outcome": dg.MetadataValue.json(outcome.to_dict())}
     summary = (f"session {sid}: {outcome.state} at generation {outcome.generation}, {outcome.bars_processed} bars "
                f"({outcome.new_bars} new, {outcome.replayed_bars} replayed)")
     if outcome.state == "refused":
