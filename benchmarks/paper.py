@@ -46,6 +46,7 @@ from sample_store import sample_warehouse
 from trading_core.backtest import BacktestRequest, run_backtest
 from trading_core.config import load_config
 from trading_core.market_data.schema import OHLCV_SCHEMA
+from trading_core.market_data.validation import ValidationReport
 from trading_core.paper.config import SessionConfig
 from trading_core.paper.control import SessionStore
 from trading_core.paper.runner import SessionRunner
@@ -57,14 +58,6 @@ BTC = (datetime(2017, 8, 1, tzinfo=UTC), datetime(2019, 10, 1, tzinfo=UTC))
 SYN_START = datetime(2018, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
 SID = "ps-00000000be4c"
-
-
-class _Accepted:
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.accepted, self.dropped, self.quarantined = frame, pl.DataFrame(), pl.DataFrame()
-        self.issues: list[object] = []
-        self.batch_rejected, self.reject_reason = False, None
-        self.rows_in = frame.height
 
 
 def synthetic_symbols(n: int) -> tuple[str, ...]:
@@ -82,7 +75,8 @@ def write_random_walks(wh: Warehouse, symbols: tuple[str, ...], bars: int, seed:
         frame = pl.DataFrame({"ts": ts, "open": open_, "high": np.maximum(open_, close) * (1 + wick[0]),
                               "low": np.minimum(open_, close) * (1 - wick[1]),
                               "close": close, "volume": g.lognormal(np.log(1e5), 0.5, bars)}).cast(OHLCV_SCHEMA)
-        wh.write_report(venue="coinbase", symbol=sym, timeframe="1h", source="bench", report=_Accepted(frame))
+        wh.write_report(venue="coinbase", symbol=sym, timeframe="1h", source="bench", report=ValidationReport(
+            accepted=frame, dropped=pl.DataFrame(), quarantined=pl.DataFrame(), rows_in=frame.height))
 
 
 def request_for(symbols: tuple[str, ...], start: datetime, end: datetime) -> BacktestRequest:

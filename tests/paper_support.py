@@ -8,6 +8,7 @@ session's risk layer is the project's default configuration: armed, as every pap
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,7 @@ import polars as pl
 
 from trading_core.backtest import BacktestRequest
 from trading_core.config import PROJECT_ROOT, load_config
+from trading_core.market_data.validation import ValidationReport
 from trading_core.paper.config import SessionConfig
 from trading_core.paper.control import SessionStore
 from trading_core.paper.runner import SessionRunner
@@ -27,12 +29,29 @@ SAMPLE_DIR = PROJECT_ROOT / ".cache" / "sample-packages"
 SERIES = (("coinbase", "BTC/USD", "1h"), ("yahoo", "^GSPC", "1d"), ("yahoo", "^VIX", "1d"))
 
 
-class _Accepted:
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self.accepted, self.dropped, self.quarantined = frame, pl.DataFrame(), pl.DataFrame()
-        self.issues: list[object] = []
-        self.batch_rejected, self.reject_reason = False, None
-        self.rows_in = frame.height
+def accepted_report(frame: pl.DataFrame) -> ValidationReport:
+    """A validator verdict accepting every row (the sample history is known good)."""
+    return ValidationReport(accepted=frame, dropped=pl.DataFrame(), quarantined=pl.DataFrame(), rows_in=frame.height)
+
+
+class FakeTime:
+    """A clock that only moves when the runner sleeps; ``hooks`` run 'while it waits' (after each
+    sleep), so a test can stop, pause or take over a session at a chosen moment."""
+
+    def __init__(self, t: float = 1_800_000_000.0) -> None:
+        self.t = t
+        self.hooks: list[Callable[[], None]] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def clock(self) -> float:
+        return self.t
+
+    def sleep(self, dt: float) -> None:
+        self.t += dt
+        for h in list(self.hooks):
+            h()
 
 
 @cache
@@ -45,7 +64,7 @@ def _template(tmp_root: str) -> Path:
     wh.migrate()
     for venue, symbol, tf in SERIES:
         df = sample.fetch_ohlcv(venue, symbol, tf, datetime(1980, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC))
-        wh.write_report(venue=venue, symbol=symbol, timeframe=tf, source="sample", report=_Accepted(df))
+        wh.write_report(venue=venue, symbol=symbol, timeframe=tf, source="sample", report=accepted_report(df))
     return path
 
 

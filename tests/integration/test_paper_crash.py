@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 import pytest
 from paper_child import LEASE_HELD_RC, run_once, spawn
-from paper_support import PaperEnv, btc_request
+from paper_support import FakeTime, PaperEnv, btc_request
 
 from trading_core.backtest import BacktestRequest
 from trading_core.warehouse.paper import CRASH_POINTS, LEDGER_COLUMNS, Checkpoint, PaperLedger
@@ -514,24 +514,10 @@ def test_a_takeover_at_the_end_of_a_replay_still_alerts(tmp_path: Path,
     assert {f"{SID}:died:g1", f"{SID}:resumed:g2"} <= set(v.outbox), v.outbox
 
 
-class _FakeTime:
-    def __init__(self, t: float) -> None:
-        self.t = t
-        self.hooks: list[Any] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, dt: float) -> None:
-        self.t += dt
-        for h in list(self.hooks):
-            h()
-
-
 class _ClosedBars:
     """A provider of the warehouse's bars that have closed by ``clock`` (no network)."""
 
-    def __init__(self, env: PaperEnv, clock: _FakeTime) -> None:
+    def __init__(self, env: PaperEnv, clock: FakeTime) -> None:
         self.env, self.clock = env, clock
 
     def fetch_ohlcv(self, venue: str, symbol: str, timeframe: str, start: datetime, end: datetime) -> pl.DataFrame:
@@ -548,7 +534,7 @@ def test_a_live_takeover_waiting_for_its_next_bar_keeps_the_checkpoint(
     request = btc_request(start=activation, end=datetime(2262, 4, 10, tzinfo=UTC))
     sid = env.session(request, session_id=SID, feed="live", poll_s=600, heartbeat_s=60, stale_after_s=120,
                       snapshot_every=3)  # a snapshot at the checkpoint (the bug below needs none)
-    clock = _FakeTime(activation.timestamp() + 3 * 3600 + 60)  # three bars have closed
+    clock = FakeTime(activation.timestamp() + 3 * 3600 + 60)  # three bars have closed
     clock.hooks.append(lambda: env.store.request(sid, "pause") if env.store.desired(sid) == "running" else None)
 
     def run(run_id: str) -> Any:
@@ -576,7 +562,7 @@ def test_a_live_session_paused_between_snapshots_resumes(tmp_path: Path,
     env = PaperEnv(tmp_path, tmp_path_factory.getbasetemp())
     request = btc_request(start=activation, end=datetime(2262, 4, 10, tzinfo=UTC))
     sid = env.session(request, session_id=SID, feed="live", poll_s=600, heartbeat_s=60, stale_after_s=120)
-    clock = _FakeTime(activation.timestamp() + 3 * 3600 + 60)
+    clock = FakeTime(activation.timestamp() + 3 * 3600 + 60)
     clock.hooks.append(lambda: env.store.request(sid, "pause") if env.store.desired(sid) == "running" else None)
 
     def run(run_id: str) -> Any:

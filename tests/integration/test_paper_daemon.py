@@ -30,7 +30,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from paper_support import PaperEnv, btc_request
+from paper_support import FakeTime, PaperEnv, btc_request
 
 from pipelines.defs.trading.jobs import PID_TAG, TRIGGER_TAG
 from trading_core.config import PROJECT_ROOT
@@ -43,19 +43,6 @@ KILL_AT_BAR = 100
 # a dead worker is replaced within: the heartbeat going stale + one supervisor tick + the sensor
 # loop (5 s) + the queue's dequeue + a run worker's start (imports, lease, rebuild); measured ~20 s
 TAKEOVER_BOUND_S = STALE_S + SUPERVISOR_S + 5 + 30
-
-
-class FakeTime:
-    """The reference run's clock: time only moves when the runner sleeps (pacing without waiting)."""
-
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-
-    def clock(self) -> float:
-        return self.t
-
-    def sleep(self, dt: float) -> None:
-        self.t += dt
 
 
 def _location(tmp: Path) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import ccxt
 import polars as pl
 import pytest
-from paper_support import PaperEnv, _Accepted, btc_request
+from paper_support import FakeTime, PaperEnv, accepted_report, btc_request
 
 from trading_core.config import CcxtConfig, ValidationConfig
 from trading_core.market_data.providers.ccxt_provider import CcxtProvider
@@ -41,20 +41,6 @@ EXCHANGE_INFO = {
 }
 
 
-class FakeTime:
-    def __init__(self, t: float) -> None:
-        self.t = t
-        self.hooks: list[Any] = []
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, dt: float) -> None:
-        self.t += dt
-        for h in list(self.hooks):
-            h()
-
-
 def _klines(frame: pl.DataFrame) -> list[list[object]]:
     out: list[list[object]] = []
     for ts, o, h, lo, c, v in frame.iter_rows():
@@ -68,11 +54,11 @@ def setup(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, btc_1h: pl.D
     env = PaperEnv(tmp_path / "live", tmp_path_factory.getbasetemp())
     history = btc_1h.filter(pl.col("ts") < ACTIVATION)
     env.warehouse.write_report(venue="binance", symbol="BTC/USDT", timeframe="1h", source="sample",
-                               report=_Accepted(history))
+                               report=accepted_report(history))
     replay = PaperEnv(tmp_path / "replay", tmp_path_factory.getbasetemp())
     upto = btc_1h.filter(pl.col("ts") < ACTIVATION + timedelta(hours=LIVE_BARS))
     replay.warehouse.write_report(venue="binance", symbol="BTC/USDT", timeframe="1h", source="sample",
-                                  report=_Accepted(upto))
+                                  report=accepted_report(upto))
     return {"env": env, "replay": replay, "klines": _klines(btc_1h)}
 
 

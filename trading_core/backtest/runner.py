@@ -223,7 +223,8 @@ def run_backtest(
     bars = _align(frames, request.universe)
     check_work(request.strategy, len(variants), bars.n_symbols, bars.n_bars)
     multi = bars.n_symbols > 1
-    entries, exits = warmed_signals(strategy, strategy_history(request, warehouse, bars), bars)
+    entries, exits = warmed_signals(strategy, strategy_history(request, warehouse, tuple(bars.symbols),
+                                                               int(bars.ts[0])), bars)
     symbol_of, account_of = trader_layout(len(variants), bars.n_symbols)
     model = build_market_model(request)
     check_lot_size(request, model)
@@ -415,7 +416,7 @@ def trader_layout(n_variants: int, n_symbols: int) -> tuple[np.ndarray, np.ndarr
     return symbol_of, account_of
 
 
-def strategy_history(request: BacktestRequest, warehouse: Any, bars: Bars) -> Bars | None:
+def strategy_history(request: BacktestRequest, warehouse: Any, symbols: tuple[str, ...], first_ms: int) -> Bars | None:
     """The ``warmup_bars`` aligned bars before the run that the strategy is fed first (fewer when
     the warehouse holds fewer); None for none. A paper session warms its stream on exactly these."""
     w = int(getattr(request, "warmup_bars", 0))
@@ -427,11 +428,11 @@ def strategy_history(request: BacktestRequest, warehouse: Any, bars: Bars) -> Ba
 
     span = timedelta(milliseconds=timeframe_ms(request.timeframe) * (w + 1))
     lead = span * 1.6 + timedelta(days=7) if request.resolved_calendar() == "equity" else span
-    first = datetime.fromtimestamp(int(bars.ts[0]) / 1000.0, tz=UTC)
-    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in bars.symbols]
+    first = datetime.fromtimestamp(int(first_ms) / 1000.0, tz=UTC)
+    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in symbols]
     if any(f.height == 0 for f in frames):
         return None
-    hist = aligned_bars(frames, bars.symbols)
+    hist = aligned_bars(frames, symbols)
     if not hist.n_bars:
         return None
     k = min(w, hist.n_bars)

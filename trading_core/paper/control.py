@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,14 +155,6 @@ class SessionStore:
 
     def desired(self, session_id: str) -> str:
         return desired_state(self.requests(session_id))
-
-    def requests_stamp(self, session_id: str) -> int:
-        """Changes whenever a request is added (a cheap per-bar check for a stop)."""
-        return os.stat(self.requests_dir(session_id)).st_mtime_ns
-
-    def all_requests(self) -> Iterator[Request]:
-        for sid in self.session_ids():
-            yield from self.requests(sid)
 
     # ---- status (published by the running job) -------------------------------------------------
     def write_status(self, session_id: str, status: dict[str, Any]) -> None:

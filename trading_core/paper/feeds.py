@@ -19,10 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from ..strategies import Bars
@@ -170,19 +169,9 @@ def bars_revision(warehouse: Any, request: Any) -> int:
                                       request.start, request.end))
 
 
-def empty_bars(symbols: tuple[str, ...]) -> Bars:
-    z = np.zeros((0, len(symbols)))
-    return Bars(ts=np.zeros(0, np.int64), open=z, high=z, low=z, close=z, volume=z, symbols=symbols)
-
-
-def as_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-
-
 def live_start(now: float, timeframe: str) -> datetime:
     """A live session's first traded bar: the one that opens after the current bar closes."""
     from ..timeframes import timeframe_ms
 
     tf = timeframe_ms(timeframe)
-    ms = (int(now * 1000) // tf + 1) * tf
-    return as_datetime(ms) - timedelta(0)
+    return datetime.fromtimestamp((int(now * 1000) // tf + 1) * tf / 1000.0, tz=UTC)

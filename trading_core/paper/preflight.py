@@ -93,20 +93,29 @@ def _existing(p: Path) -> Path:
 
 
 def _engine_check(config: SessionConfig) -> Check:
-    """Compile (or load from Numba's cache) the kernels a session steps, on a two-bar run."""
+    """Compile (or load from Numba's cache) what a session steps -- the Trader with the session's
+    market model, filters and risk gate -- on two synthetic bars, so the first real bar is not
+    the one that waits for compilation."""
     import numpy as np
 
-    from ..backtest.runner import build_market_model
-    from ..engine import Engine
+    from ..backtest.runner import build_market_model, trader_layout
+    from ..strategies.streaming import BarSlice
+    from ..timeframes import timeframe_ms
+    from ..trading import ReplaySignals, Trader, TraderConfig
 
     t = time.perf_counter()
+    r = config.request
     try:
-        model = build_market_model(config.request)
-        S = len(config.request.universe)
-        eng = Engine(1, S, model, 1000.0, 0, "cpu", 3_600_000.0)
+        S = len(r.universe)
+        symbol_of, account_of = trader_layout(1, S)
+        trader = Trader(TraderConfig(symbols=tuple(r.universe), symbol_of=tuple(int(x) for x in symbol_of),
+                                     account_of=tuple(int(x) for x in account_of), model=build_market_model(r),
+                                     calendar=r.resolved_calendar(), bar_ms=timeframe_ms(r.timeframe),
+                                     filters=r.filters, risk=r.risk, record_events=False),
+                        ReplaySignals(np.zeros((2, S), np.bool_), np.zeros((2, S), np.bool_)))
         one = np.ones(S)
-        for ts in (0, 3_600_000):
-            eng.step(ts, one, one, one, one, one)
+        for ts in (0, timeframe_ms(r.timeframe)):
+            trader.on_bar(BarSlice(ts, one, one, one, one, one))
     except Exception as e:  # a compile failure is a pre-flight verdict, not a crash
-        return Check("engine", False, f"the engine did not compile: {type(e).__name__}: {e}")
+        return Check("engine", False, f"the trading loop did not compile: {type(e).__name__}: {e}")
     return Check("engine", True, f"compiled in {time.perf_counter() - t:.1f}s")

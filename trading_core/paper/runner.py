@@ -72,35 +72,26 @@ class RunOutcome:
 
 
 def code_version() -> str:
-    """The git commit of the code (HEAD of the project), or the package version outside a checkout."""
-    root = Path(__file__).resolve().parents[2]
-    head = root / ".git" / "HEAD"
+    """The git commit of the code (the project's HEAD), or the installed package version."""
+    root = Path(__file__).resolve().parents[2] / ".git"
     try:
-        ref = head.read_text().strip()
-        if ref.startswith("ref: "):
-            path = root / ".git" / ref[5:]
-            if path.exists():
-                return path.read_text().strip()[:12]
-            packed = root / ".git" / "packed-refs"
-            for line in packed.read_text().splitlines() if packed.exists() else []:
-                if line.endswith(ref[5:]):
-                    return line.split()[0][:12]
-            return "unknown"
-        return ref[:12]
+        ref = (root / "HEAD").read_text().strip()
+        if not ref.startswith("ref: "):
+            return ref[:12]
+        name = ref[5:]
+        if (root / name).exists():
+            return (root / name).read_text().strip()[:12]
+        for line in (root / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + name):
+                return line.split()[0][:12]
     except OSError:
-        from importlib.metadata import version
-
-        return f"v{version('trading-platform')}" if _has_dist() else "unknown"
-
-
-def _has_dist() -> bool:
+        pass
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        version("trading-platform")
+        return f"v{version('trading-platform')}"
     except PackageNotFoundError:
-        return False
-    return True
+        return "unknown"
 
 
 def crash_from_env() -> Callable[[str, int], None] | None:
@@ -197,7 +188,7 @@ class SessionRunner:
             ckpt = self.ledger.checkpoint(con, self.sid)
             identity = self.ledger.session_row(con, self.sid)
         out.generation = gen
-        self._stamp = self.store.requests_stamp(self.sid)
+        self._stamp = os.stat(self._req_dir).st_mtime_ns
         # the previous run never released its lease: it died (SIGKILL, reboot) rather than stopping
         crashed = before is not None and before[2].year > 1970 and ckpt is not None
         try:
@@ -207,10 +198,8 @@ class SessionRunner:
             out.reasons.append(str(e))
             log.warning("%s", e)
             return out
-        except BaseException as e:
-            if not isinstance(e, LeaseLost | KeyboardInterrupt | SystemExit) and not type(e).__name__.endswith(
-                    "InterruptedError"):
-                self._publish(state="failed", reasons=[f"{type(e).__name__}: {e}"])
+        except Exception as e:  # an interrupt (BaseException) is not a failure: the session continues later
+            self._publish(state="failed", reasons=[f"{type(e).__name__}: {e}"])
             raise
         finally:
             self._release(gen)
@@ -229,7 +218,7 @@ class SessionRunner:
         out.state = "cancelled" if fresh else req
         if fresh:
             with self.ledger.connect() as con:  # a cancelled start leaves no trace in the ledger
-                con.execute("DELETE FROM paper.session_lease WHERE session_id = ?", [self.sid])
+                self.ledger.drop_lease(con, self.sid)
         self._publish(state=out.state, stage=None, progress=None,
                       reasons=[f"{req} requested during {self.status.get('stage')}"])
         return True
@@ -262,7 +251,7 @@ class SessionRunner:
             if bad:
                 out.state, out.reasons = "refused", bad
                 with self.ledger.connect() as con:
-                    con.execute("DELETE FROM paper.session_lease WHERE session_id = ?", [self.sid])
+                    self.ledger.drop_lease(con, self.sid)
                 self._publish(state="failed", stage=None, reasons=bad)
                 return out
         strategy = get_strategy(req.strategy, req.params)
@@ -305,7 +294,7 @@ class SessionRunner:
                 trader.load_state(decode_state(snap.state))
                 start_i, seq, snap_at = snap.bar_index, snap.ledger_seq, snap.bar_index
             else:
-                self._warm_strategy(stream, strategy_history(req, self.warehouse, _first_bars(req, first_ms)))
+                self._warm_strategy(stream, strategy_history(req, self.warehouse, tuple(req.universe), first_ms))
             if done > start_i:
                 tail = self._tail(replay_src, start_i, done, first_ms)
                 derived: list[str] = []
@@ -322,7 +311,7 @@ class SessionRunner:
                         "the bars or the code changed since they were written")
                 out.replayed_bars = done - start_i
         else:
-            hist = strategy_history(req, self.warehouse, _first_bars(req, first_ms))
+            hist = strategy_history(req, self.warehouse, tuple(req.universe), first_ms)
             self._warm_strategy(stream, hist)
         self._publish(progress=1.0)
         if self._cancelled(out, fresh):
@@ -459,6 +448,7 @@ class SessionRunner:
         opened = 0.0
         last_commit = last_publish = last_beat = self.clock()
         first_new = True
+        swept = False  # undelivered alerts of earlier runs sent yet
 
         def open_con() -> Any:
             nonlocal con, opened
@@ -474,7 +464,7 @@ class SessionRunner:
                 con = None
 
         def commit(state: str = "running", snapshot: bool = False) -> None:
-            nonlocal pending, last_commit, last_publish, last_beat, first_new, outbox, snap_at
+            nonlocal pending, last_commit, last_publish, last_beat, first_new, outbox, snap_at, swept
             if snapshot and pending and pending[-1].snapshot is None:
                 pending[-1].snapshot = trader.snapshot()
             if outbox and not pending and done:  # alerts with no new bar to ride on: the checkpoint's own
@@ -487,6 +477,7 @@ class SessionRunner:
             c = open_con()
             last_bar = pending[-1].bar_index - 1
             hook = (lambda name: crash(name, last_bar)) if crash is not None else (lambda name: None)
+            alerts_in = any(b.outbox for b in pending)
             self.ledger.commit(c, self.sid, gen, pending, bars_revision=revision, state=state,
                                now=datetime.fromtimestamp(self.clock(), tz=UTC), crash=hook, keep_snapshots=keep)
             snap_at = max([snap_at, *(b.bar_index for b in pending if b.snapshot is not None)])
@@ -496,7 +487,9 @@ class SessionRunner:
             if first_new and out.new_bars:
                 out.recovery_s = now - self._started
                 first_new = False
-            deliver_outbox(c, self.ledger, self.alerts)
+            if alerts_in or not swept:  # the first commit also sends what a crashed run left undelivered
+                deliver_outbox(c, self.ledger, self.alerts)
+                swept = True
             if paced or now - last_publish >= 0.1 or state != "running":
                 self._publish(state=state, bars_processed=done, **self._book(trader, last_ts))
                 last_publish = now
@@ -562,13 +555,3 @@ class SessionRunner:
             return finish("completed")
         finally:
             stack.close()
-
-
-def _first_bars(request: Any, first_ms: int) -> Any:
-    """A one-bar ``Bars`` at ``first_ms`` (what ``strategy_history`` needs to know where to look)."""
-    from .feeds import empty_bars
-
-    b = empty_bars(tuple(request.universe))
-    return type(b)(ts=np.array([first_ms], np.int64), open=np.ones((1, b.n_symbols)), high=np.ones((1, b.n_symbols)),
-                   low=np.ones((1, b.n_symbols)), close=np.ones((1, b.n_symbols)), volume=np.ones((1, b.n_symbols)),
-                   symbols=b.symbols)

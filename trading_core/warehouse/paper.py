@@ -138,6 +138,11 @@ class PaperLedger:
                     "WHERE session_id = ? AND generation = ?", [session_id, generation])
 
     @staticmethod
+    def drop_lease(con: duckdb.DuckDBPyConnection, session_id: str) -> None:
+        """Forget the lease of a session that never activated (a cancelled or refused start)."""
+        con.execute("DELETE FROM paper.session_lease WHERE session_id = ?", [session_id])
+
+    @staticmethod
     def heartbeat(con: duckdb.DuckDBPyConnection, session_id: str, generation: int,
                   now: datetime | None = None) -> None:
         """An idle heartbeat (waiting for the next live bar): generation-checked like a commit."""

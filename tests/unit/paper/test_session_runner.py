@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from paper_support import PaperEnv, btc_request
+from paper_support import FakeTime, PaperEnv, btc_request
 
 from trading_core.paper.runner import LedgerMismatch, SessionRunner
 from trading_core.warehouse.paper import LeaseHeld
 
 SHORT = {"start": datetime(2019, 2, 1, tzinfo=UTC), "end": datetime(2019, 2, 15, tzinfo=UTC)}  # 336 bars
-
-
-class FakeTime:
-    """A clock that only moves when the runner sleeps; ``on_sleep`` hooks act 'while it waits'."""
-
-    def __init__(self, t: float = 1_800_000_000.0) -> None:
-        self.t = t
-        self.on_sleep: list[Callable[[FakeTime], None]] = []
-
-    def clock(self) -> float:
-        return self.t
-
-    def sleep(self, dt: float) -> None:
-        self.t += dt
-        for h in list(self.on_sleep):
-            h(self)
 
 
 @pytest.fixture
@@ -55,12 +38,12 @@ def test_a_stop_request_is_honoured_within_one_bar_with_a_final_checkpoint(env: 
     sid = env.session(btc_request(**SHORT), speed=100)
     asked: dict[str, int] = {}
 
-    def stop_at_40(_: FakeTime) -> None:
+    def stop_at_40() -> None:
         if not asked and _bars(env, sid) >= 40:
             asked["at"] = _bars(env, sid)
             env.store.request(sid, "stop")
 
-    ft.on_sleep.append(stop_at_40)
+    ft.hooks.append(stop_at_40)
     out = env.run(sid, clock=ft.clock, sleep=ft.sleep)
     assert out.state == "stopped"
     assert asked["at"] <= out.bars_processed <= asked["at"] + 1
@@ -78,11 +61,11 @@ def test_pause_then_resume_gives_the_uninterrupted_ledger(env: PaperEnv) -> None
     sid = env.session(btc_request(**SHORT), session_id="ps-00000000000b", speed=1000)
     ref = _reference(env, sid)
 
-    def pause_at_100(_: FakeTime) -> None:
+    def pause_at_100() -> None:
         if env.store.desired(sid) == "running" and _bars(env, sid) >= 100:
             env.store.request(sid, "pause")
 
-    ft.on_sleep.append(pause_at_100)
+    ft.hooks.append(pause_at_100)
     first = env.run(sid, clock=ft.clock, sleep=ft.sleep)
     assert first.state == "paused" and 100 <= first.bars_processed < 336
     assert env.run(sid, "run-2").state == "paused"  # nothing runs while paused
@@ -128,14 +111,14 @@ def test_a_zombie_run_stops_at_its_next_commit_after_a_takeover(env: PaperEnv) -
     sid = env.session(btc_request(**SHORT), speed=2, heartbeat_s=1, stale_after_s=2)
     taken: dict[str, int] = {}
 
-    def take_over(_: FakeTime) -> None:
+    def take_over() -> None:
         if not taken and _bars(env, sid) >= 20:
             with env.ledger.connect() as con:  # another run, after the heartbeat went stale
                 taken["gen"] = env.ledger.take_lease(con, sid, "run-new", stale_after_s=2,
                                                      now=datetime.fromtimestamp(ft.t + 3, tz=UTC))
                 taken["rows"] = env.ledger.counts(con, sid)["rows"]
 
-    ft.on_sleep.append(take_over)
+    ft.hooks.append(take_over)
     out = env.run(sid, "run-old", clock=ft.clock, sleep=ft.sleep)
     assert out.state == "lease_lost" and taken["gen"] == 2
     with env.ledger.connect(read_only=True) as con:
@@ -212,16 +195,16 @@ def test_a_paced_replay_marks_the_bars_it_missed_during_downtime_as_reconstructe
     sid = env.session(btc_request(**SHORT), session_id="ps-00000000000d", speed=10)
     ref = _reference(env, sid)
 
-    def die_at_50(_: FakeTime) -> None:
+    def die_at_50() -> None:
         if _bars(env, sid) >= 50:
             raise KeyboardInterrupt  # the process goes away mid-session
 
-    ft.on_sleep.append(die_at_50)
+    ft.hooks.append(die_at_50)
     killed = env.runner(sid, "run-1", clock=ft.clock, sleep=ft.sleep)
     killed._release = lambda gen: None  # type: ignore[method-assign]  # SIGKILL: no finally releases the lease
     with pytest.raises(KeyboardInterrupt):
         killed.run()
-    ft.on_sleep.clear()
+    ft.hooks.clear()
     ft.t += 40.0  # 40 s after the last heartbeat (stale after 30 s) = 400 bars at 10 bars/s
     out = env.run(sid, "run-2", clock=ft.clock, sleep=ft.sleep)
     assert out.state == "completed"
