@@ -15,7 +15,8 @@ from ..errors import ConfigError, TradingError
 
 # Modules that define ``register(subparsers)``; a missing one is skipped so the CLI never breaks
 # because an optional capability is absent.
-_COMMAND_MODULES = ("config_cmd", "ingest", "backtest", "up", "regimes", "features", "paper")
+_COMMAND_MODULES = ("config_cmd", "ingest", "backtest", "up", "regimes", "features", "paper", "models", "stress",
+                    "report", "health")
 
 
 def build_parser() -> argparse.ArgumentParser:
