@@ -53,8 +53,9 @@ def _materialize(env: Env, instance: dg.DagsterInstance, *, partition_key: str |
 def test_definitions_load_with_pinned_names() -> None:
     d = defs()
     graph = d.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == ASSETS
-    assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} == CHECKS
+    # Other domains (models, stress, reports) add their own and pin them in their own tests.
+    assert ASSETS <= {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert CHECKS <= {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     for universe, start in (("crypto", "2017-07-01"), ("equities", "1999-01-04")):
         job = d.resolve_job_def(f"{universe}_ingest_job")
         assert job.partitions_def is not None
@@ -70,7 +71,7 @@ def test_definitions_load_with_pinned_names() -> None:
     assert spec["crypto_bars_valid"].blocking and spec["equities_bars_valid"].blocking
     assert not spec["crypto_bars_fresh"].blocking  # a WARN must not hold the snapshot back
     sensors = {s.name: s for s in d.sensors or []}
-    assert set(sensors) == {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor",
+    assert set(sensors) >= {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor",
                             "paper_requests_sensor", "paper_supervisor_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     equities = d.resolve_job_def("equities_ingest_job").partitions_def
