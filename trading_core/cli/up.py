@@ -1,30 +1,45 @@
-"""``trading up``: load the offline data if the warehouse is empty, then run the services.
+"""``trading up``: load the offline data if the warehouse is empty, then run the whole stack.
 
-Starts the Dagster webserver and daemon (``dagster dev``) on the configured loopback host and
-prints the URLs. Ctrl-C (or SIGTERM) stops every child cleanly. Services are started as
-subprocesses, so trading_core stays free of Dagster imports.
+Starts the Dagster webserver and daemon (``dagster dev``), the MLflow tracking server (SQLite
+backend and artifacts under ``<data_dir>/mlflow/``) and the Streamlit app, all on the configured
+loopback host, and prints their URLs in one block; each service's own output goes to a log file
+under ``<data_dir>/logs/`` (Dagster logs a line per partition and run step: on the terminal it
+would bury the URLs). Ctrl-C (or SIGTERM) stops every child cleanly. Services are subprocesses,
+so trading_core stays free of Dagster and Streamlit imports.
+
+One stack per data folder: a lock file (``<data_dir>/run/up.lock``, an ``flock`` held for the
+life of the process, so a crash releases it) makes a second ``trading up`` refuse with one line
+naming the running one, before it starts anything; a port held by another program is refused
+the same way.
 
 Next to the services it starts a background Numba warm-up (``warm_up``, in its own process,
 logging to ``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling
 them once fills the on-disk cache and the first ``trading backtest`` after ``make run`` loads
-them instead of compiling them for about a minute. ``--no-warmup`` skips it.
+them instead of compiling them for about a minute. ``--no-warmup`` skips it. Once MLflow
+answers, ``trading models bootstrap`` trains and registers the first champion on the offline
+data when the registry has none (log: ``models-bootstrap.log``; ``--no-models`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 # Parsing needs only the standard library; the config (pydantic/YAML) is imported by ``_up``.
+
+LOCK_NAME = "up.lock"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,18 +47,86 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-load", action="store_true", help="skip loading the offline data set")
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
                    help="do not compile the Numba kernels in the background (the first backtest then does)")
+    p.add_argument("--no-models", dest="models", action="store_false",
+                   help="do not train the first champion model when the registry has none")
+    for name, default in (("dagster", 3000), ("streamlit", 8501), ("mlflow", 5000)):
+        p.add_argument(f"--{name}-port", type=_port, default=None, metavar="PORT",
+                       help=f"port of {name.capitalize()} (default: services.{name}_port, {default})")
     p.set_defaults(handler=_up)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 1..65535")
+    return port
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    cmd: list[str]
+    url: str
+    port: int
+    log: Path
+
+
+def stack_services(cfg: Any, bin_dir: Path, root: Path, ports: dict[str, int]) -> list[Service]:
+    """The services ``trading up`` runs, their command lines, URLs and log files."""
+    host, logs = cfg.services.host, Path(cfg.data_dir) / "logs"
+    url_host = f"[{host}]" if ":" in host else host
+    mlflow_dir = Path(cfg.data_dir) / "mlflow"
+    artifacts = mlflow_dir / "artifacts"
+
+    def url(port: int) -> str:
+        return f"http://{url_host}:{port}"
+
+    return [
+        Service("Dagster", [str(bin_dir / "dagster"), "dev", "-w", str(root / "workspace.yaml"), "-h", host,
+                            "-p", str(ports["dagster"])], url(ports["dagster"]), ports["dagster"],
+                logs / "dagster.log"),
+        # Artifacts are plain files under data/mlflow/artifacts, read by the UI and written by our
+        # clients alike (they use the same SQLite store directly, so no proxied artifact URIs).
+        Service("MLflow", [str(bin_dir / "mlflow"), "server", "--backend-store-uri",
+                           f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}", "--default-artifact-root",
+                           artifacts.resolve().as_uri(), "--no-serve-artifacts", "--host", host,
+                           "--port", str(ports["mlflow"]), "--workers", "1"],
+                url(ports["mlflow"]), ports["mlflow"], logs / "mlflow.log"),
+        Service("Streamlit", [str(bin_dir / "streamlit"), "run", str(root / "streamlit_app" / "app.py"),
+                              "--server.address", host, "--server.port", str(ports["streamlit"]),
+                              "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                              "--server.enableXsrfProtection", "true"],
+                url(ports["streamlit"]), ports["streamlit"], logs / "streamlit.log"),
+    ]
 
 
 def _up(args: argparse.Namespace) -> int:
     from ..config import PROJECT_ROOT, config_path, load_config
+    from ..errors import InvalidInput
 
     cfg = load_config(args.config)
+    ports = {name: getattr(args, f"{name}_port") or getattr(cfg.services, f"{name}_port")
+             for name in ("dagster", "streamlit", "mlflow")}
+    if len(set(ports.values())) < len(ports):
+        raise InvalidInput(f"two services share a port: {ports}; give each its own (services.*_port)")
+    data_dir = Path(cfg.data_dir)
+    lock = _take_lock(data_dir / "run" / LOCK_NAME)  # raises, naming the running stack, when held
     bin_dir = Path(sys.executable).parent
+    services = stack_services(cfg, bin_dir, PROJECT_ROOT, ports)
+    for svc in services:
+        if _answers(cfg.services.host, svc.port):
+            raise InvalidInput(f"port {svc.port} on {cfg.services.host} (for {svc.name}) is already in use "
+                               f"by another program; free it or choose another with --{svc.name.lower()}-port")
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
     env["TRADING_CONFIG"] = str(Path(args.config or config_path()).resolve())
+    env["TRADING_DATA_DIR"] = str(data_dir.resolve())
+    env.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    (data_dir / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
     if not args.no_load:
         from .ingest import _warehouse
 
@@ -53,38 +136,128 @@ def _up(args: argparse.Namespace) -> int:
             if rc != 0:
                 print("trading: loading the sample data failed; see above", file=sys.stderr)
                 return rc
-    host = cfg.services.host
-    services = {
-        "Dagster": ([str(bin_dir / "dagster"), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
-                     "-h", host, "-p", str(cfg.services.dagster_port)],
-                    f"http://{host}:{cfg.services.dagster_port}"),
-    }
     procs: list[subprocess.Popen[bytes]] = []
-    warm: subprocess.Popen[bytes] | None = None
+    background: list[subprocess.Popen[bytes]] = []
     # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
     # in their own process groups, so nothing else would reach them.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for name, (cmd, url) in services.items():
-            procs.append(subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, start_new_session=True))
-            print(f"{name}: {url}", flush=True)
+        for svc in services:
+            procs.append(_spawn(svc.cmd, svc.log, env=env, cwd=PROJECT_ROOT))
+        _write_lock(lock, {"pid": os.getpid(), "started": _now(), "config": env["TRADING_CONFIG"],
+                           **{svc.name: svc.url for svc in services}})
+        logs = data_dir / "logs"
+        print(_url_block(services, logs), flush=True)
         warning = cfg.services.exposure_warning()
         if warning:
             print(f"trading: {warning}", file=sys.stderr, flush=True)
         if args.warmup:
-            log = Path(cfg.data_dir) / "logs" / WARMUP_LOG
-            warm = start_warmup(log, env=env, cwd=PROJECT_ROOT)
-            print(f"Numba warm-up: compiling the kernels in the background (log: {log})", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
+            background.append(start_warmup(logs / WARMUP_LOG, env=env, cwd=PROJECT_ROOT))
+        t0 = time.monotonic()
+        pending = {svc.name: svc for svc in services}
+        bootstrapped = not args.models
         while all(p.poll() is None for p in procs):
+            for name, svc in list(pending.items()):
+                if _answers(cfg.services.host, svc.port):
+                    del pending[name]
+                    if not pending:
+                        print(f"All services answer ({time.monotonic() - t0:.0f} s).", flush=True)
+            if not bootstrapped and "MLflow" not in pending:
+                bootstrapped = True
+                background.append(_spawn([str(bin_dir / "trading"), "models", "bootstrap"],
+                                         logs / "models-bootstrap.log", env=env, cwd=PROJECT_ROOT))
             time.sleep(0.5)
-        return next(p.returncode for p in procs if p.poll() is not None) or 0
+        failed = next(s for s, p in zip(services, procs, strict=True) if p.poll() is not None)
+        print(f"trading: {failed.name} stopped (exit {procs[services.index(failed)].returncode}); "
+              f"see {failed.log}. Stopping the others.", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        if warm is not None:
-            stop_background(warm)
+        for p in background:
+            stop_background(p)
         _stop(procs)
+        lock.close()
+
+
+def _url_block(services: list[Service], logs: Path) -> str:
+    width = max(len(s.name) for s in services)
+    lines = ["", "The stack is starting (each URL answers within a minute):"]
+    lines += [f"  {s.name:<{width}}  {s.url}" for s in services]
+    lines += [f"  {'Logs':<{width}}  {logs}/  ({', '.join(s.log.name for s in services)}, {WARMUP_LOG})",
+              "Press Ctrl-C to stop everything.", ""]
+    return "\n".join(lines)
+
+
+def _spawn(cmd: list[str], log: Path, *, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group, its output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:  # the child holds its own descriptor
+        out.write(f"\n===== {_now()} trading up: {' '.join(cmd)}\n".encode())
+        out.flush()
+        return subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _take_lock(path: Path) -> IO[str]:
+    """Hold an exclusive ``flock`` on ``path`` for the life of this process, or refuse naming
+    the stack that holds it (its pid and URLs, written into the file when it started)."""
+    import fcntl
+
+    from ..errors import InvalidInput
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = path.open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        try:
+            info = json.loads(f.read() or "{}")
+        except json.JSONDecodeError:
+            info = {}
+        f.close()
+        where = ", ".join(f"{k} {v}" for k, v in info.items() if k in ("Dagster", "Streamlit", "MLflow"))
+        raise InvalidInput(f"the stack is already up for this data folder (pid {info.get('pid', '?')}, started "
+                           f"{info.get('started', '?')}: {where or 'starting'}); stop it with Ctrl-C in its "
+                           f"terminal or `kill {info.get('pid', '<pid>')}`") from None
+    return f
+
+
+def _write_lock(f: IO[str], info: dict[str, Any]) -> None:
+    f.seek(0)
+    f.truncate()
+    f.write(json.dumps(info))
+    f.flush()
+
+
+def read_running(data_dir: Path) -> dict[str, Any] | None:
+    """The running stack's pid, start time and URLs, or None when none holds the lock."""
+    import fcntl
+
+    path = Path(data_dir) / "run" / LOCK_NAME
+    if not path.exists():
+        return None
+    with path.open("r") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                info: dict[str, Any] = json.loads(f.read() or "{}")
+            except json.JSONDecodeError:
+                info = {}
+            return info
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return None
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -142,10 +315,7 @@ def start_warmup(log: Path, *, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start ``warmup_command`` in its own process group, stdout and stderr appended to ``log``;
     returns at once (the caller prints its URLs while the kernels compile)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:  # the child holds its own descriptor
-        return subprocess.Popen(warmup_command(), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    return _spawn(warmup_command(), log, env=dict(os.environ) if env is None else env, cwd=cwd or Path.cwd())
 
 
 def stop_background(p: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
