@@ -1,10 +1,12 @@
-"""`trading up` (what `make run` calls): offline data loaded, Dagster serving on loopback only,
-ingest assets visible in the UI's API, and a clean stop on SIGTERM."""
+"""`trading up` (what `make run` calls): offline data loaded, Dagster, MLflow and Streamlit serving
+on loopback only, ingest assets visible in the UI's API, a second `up` refused naming the first,
+and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,10 +50,10 @@ def _graphql(port: int, query: str) -> dict:
         return json.load(r)
 
 
-def test_up_serves_dagster_on_loopback_with_the_ingest_assets_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+def test_up_serves_the_stack_on_loopback_refuses_a_second_up_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port, st_port, ml_port = _free_port(), _free_port(), _free_port()
     cfg = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
-    cfg["services"]["dagster_port"] = port
+    cfg["services"].update(dagster_port=port, streamlit_port=st_port, mlflow_port=ml_port)
     config = tmp_path / "config" / "trading.yaml"
     config.parent.mkdir()
     config.write_text(yaml.safe_dump(cfg))
@@ -64,7 +66,7 @@ def test_up_serves_dagster_on_loopback_with_the_ingest_assets_and_stops_on_sigte
     log = tmp_path / "up.log"
     # Output goes to a file: run workers inherit it, and a pipe would stay open as long as they live.
     with log.open("w") as out_file:
-        proc = subprocess.Popen([trading, "--config", str(config), "up"], env=env, stdout=out_file,
+        proc = subprocess.Popen([trading, "--config", str(config), "up", "--no-models"], env=env, stdout=out_file,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
@@ -78,19 +80,40 @@ def test_up_serves_dagster_on_loopback_with_the_ingest_assets_and_stops_on_sigte
                 time.sleep(2)
         assert proc.poll() is None, log.read_text()
         assert {"crypto_bars", "equities_bars", "serving_snapshot"} <= set(assets)
-        listening = _listening_addresses(port)
-        assert listening and listening <= {"0100007F", "00000000000000000000000001000000"}, listening
+        for p in (port, st_port, ml_port):
+            _wait_http(f"http://127.0.0.1:{p}/", deadline)
+            listening = _listening_addresses(p)
+            assert listening and listening <= {"0100007F", "00000000000000000000000001000000"}, (p, listening)
+        second = subprocess.run([trading, "--config", str(config), "up"], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+        assert "already up" in second.stderr and f"http://127.0.0.1:{port}" in second.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     out = log.read_text()
-    assert "Dagster: http://127.0.0.1:" in out
+    assert re.search(rf"Dagster +http://127\.0\.0\.1:{port}", out), out
+    assert re.search(rf"Streamlit +http://127\.0\.0\.1:{st_port}", out) and "Logs" in out
+    assert "dagster.log" in out and (Path(env["TRADING_DATA_DIR"]) / "logs" / "dagster.log").stat().st_size > 0
     assert "loading the offline default data set" in out
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (_listening_addresses(port) or _survivors(home)):
+    while time.monotonic() < deadline and (any(_listening_addresses(p) for p in (port, st_port, ml_port))
+                                           or _survivors(home)):
         time.sleep(1)
-    assert not _listening_addresses(port), "a service is still listening after SIGTERM"
+    assert not any(_listening_addresses(p) for p in (port, st_port, ml_port)), "still listening after SIGTERM"
     assert not _survivors(home), f"processes survived the stop: {_survivors(home)}"
+
+
+def _wait_http(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                assert r.status == 200
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def _survivors(home: Path) -> list[str]:
