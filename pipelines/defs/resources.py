@@ -10,7 +10,7 @@ provider by constructing these resources with different fields.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,19 +143,13 @@ class PaperResource(dg.ConfigurableResource):
 
     def runner(self, session_id: str, *, run_id: str, budget_s: float | None = None,
                now: datetime | None = None) -> SessionRunner:
-        """A ``SessionRunner`` for one run; a live session gets its provider and validation."""
-        from trading_core.paper.runner import SessionRunner
-        from trading_core.paper.supervision import session_universe
+        """A ``SessionRunner`` for one run (``build_runner``: a live session gets its provider)."""
+        from trading_core.paper.runner import build_runner
 
-        store = self.store()
-        config = store.load(session_id)
-        provider = validation = None
-        if config.feed == "live":
-            md = self.market_data.market_config(self.trading_config.load().market_data)
-            provider = self.market_data.provider(session_universe(config, md), md, now=now or datetime.now(UTC))
-            validation = md.validation
-        return SessionRunner(session_id, store=store, ledger=self.ledger(), warehouse=self.warehouse(), run_id=run_id,
-                             provider=provider, validation=validation, budget_s=budget_s, data_dir=self.root())
+        return build_runner(session_id, store=self.store(), ledger=self.ledger(), warehouse=self.warehouse(),
+                            run_id=run_id, market_data=self.trading_config.load().market_data,
+                            data_dir=self.root(), budget_s=budget_s, now=now,
+                            build_provider=self.market_data.provider)
 
 
 @dg.definitions

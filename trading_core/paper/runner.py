@@ -555,3 +555,24 @@ class SessionRunner:
             return finish("completed")
         finally:
             stack.close()
+
+
+def build_runner(session_id: str, *, store: SessionStore, ledger: PaperLedger, warehouse: Any, run_id: str,
+                 market_data: Any, data_dir: Path, budget_s: float | None = None, now: datetime | None = None,
+                 build_provider: Callable[..., Any] | None = None) -> SessionRunner:
+    """A ``SessionRunner`` wired the same way whoever runs it (the Dagster job, ``trading paper
+    run``): a live session polls the live providers (``mode: live`` whatever the default run's
+    mode is) through the configured validation and stale-data guard. ``build_provider`` lets a
+    shell supply its own provider factory (same signature as ``market_data.build_provider``)."""
+    config = store.load(session_id)
+    provider = validation = None
+    if config.feed == "live":
+        from ..market_data.providers import build_provider as default_build
+        from .supervision import session_universe
+
+        md = market_data.model_copy(update={"mode": "live"})
+        provider = (build_provider or default_build)(session_universe(config, md), md, now=now or datetime.now(UTC))
+        validation = md.validation
+    return SessionRunner(session_id, store=store, ledger=ledger, warehouse=warehouse, run_id=run_id,
+                         provider=provider, validation=validation, budget_s=budget_s, data_dir=data_dir,
+                         stale_bars=market_data.validation.stale_bars)
