@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .features.regime_config import RegimeConfig
 from .risk.config import RiskConfig, TrailingStopConfig
 from .strategies.filter_config import FilterConfig
+from .stress.config import StressConfig
 from .symbols import Symbol, Venue
 from .timeframes import Timeframe
 from .yaml_io import YamlSyntaxError, decode_yaml_bytes, load_yaml_text, read_yaml_bytes
@@ -199,6 +200,7 @@ class TradingConfig(_Strict):
     strategies: dict[str, StrategyConfig] = Field(
         default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
     regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")
+    stress: StressConfig = Field(default_factory=StressConfig, description="stress and stability jobs (docs/stress.md)")
 
     _paths = field_validator("data_dir", mode="before")(_no_nul)
 
