@@ -12,18 +12,16 @@ Public API (stable):
   ``ORDER_DTYPE``, ``EVENT_DTYPE``.
 - ``warmup()`` compiles/loads every kernel; ``resolve_device`` says which device ``"auto"`` picks.
 
+Layout: ``rules`` (scalar rules: costs, venue checks, order book, fills) and ``bar`` (one bar of one
+portfolio, the time-major block loop) are compiled for the CPU and, from the same source, for CUDA
+(``cuda``); ``cpu`` holds the CPU batch kernels and record packing; host side: ``state`` (input and
+state arrays), ``dispatch`` (device choice), ``batch``, ``stream`` (``Engine``), ``results``, ``warmup``.
+
 See docs/simulation.md for the fill rules and every model parameter.
 """
 
-from trading_core.engine.api import (
-    Engine,
-    SimResult,
-    cuda_available,
-    resolve_device,
-    simulate_orders,
-    simulate_signals,
-    warmup,
-)
+from trading_core.engine.batch import simulate_orders, simulate_signals
+from trading_core.engine.dispatch import cuda_available, resolve_device
 from trading_core.engine.enums import (
     EVENT_DTYPE,
     FILL_DTYPE,
@@ -40,6 +38,9 @@ from trading_core.engine.enums import (
     TimeInForce,
 )
 from trading_core.engine.model import FeeTier, MarketModel, VenueConfig
+from trading_core.engine.results import SimResult
+from trading_core.engine.stream import Engine
+from trading_core.engine.warmup import warmup
 from trading_core.trading.trips import Trade  # the one round-trip type (SimResult.trades builds it)
 
 __all__ = [

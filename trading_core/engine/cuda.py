@@ -1,6 +1,6 @@
 """The CUDA twin of the CPU kernel: the same rule functions, compiled a second time.
 
-Every scalar rule in ``nb`` is an ``@njit`` dispatcher; here its Python source (``py_func``) is
+Every rule in ``rules`` and ``bar`` is an ``@njit`` dispatcher; here its Python source (``py_func``) is
 re-bound to a globals namespace in which the other rules are their CUDA device versions, and then
 compiled with ``numba.cuda.jit(device=True)``. One thread runs one portfolio over all T bars
 (``run_portfolio_nb``), exactly as one ``prange`` iteration does on the CPU. Random numbers come
@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from trading_core.engine import nb
+from trading_core.engine import bar, rules
 
 RULES: tuple[str, ...] = (
     "draw_nb", "floor_lot_nb", "off_grid_nb", "event_nb", "fee_rate_nb", "taker_price_nb", "equity_nb",
     "roll_day_nb", "add_day_volume_nb", "apply_fill_nb", "find_slot_nb", "free_slot_nb", "release_children_nb",
-    "close_slot_nb", "latency_bars_nb", "validate_nb", "submit_nb", "_write_slot_nb", "size_order_nb",
+    "close_slot_nb", "latency_bars_nb", "validate_nb", "submit_nb", "_write_slot_nb", "size_qty_nb",
+    "size_reject_nb", "cap_qty_nb", "execute_nb", "signal_fill_nb",
     "fill_slot_nb", "start_bar_nb", "trail_level_nb", "match_point_nb", "process_queue_nb", "signal_nb",
     "_signal_order_nb", "end_bar_nb", "step_nb", "run_block_nb", "run_portfolio_nb",
 )
@@ -31,10 +32,10 @@ THREADS_PER_BLOCK = 64
 
 
 def _build_device_functions() -> dict[str, Any]:
-    ns: dict[str, Any] = dict(vars(nb))
+    ns: dict[str, Any] = {**vars(rules), **vars(bar)}
     dev: dict[str, Any] = {}
     for name in RULES:
-        f = getattr(nb, name).py_func
+        f = ns[name].py_func
         g = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
         g.__qualname__ = f.__qualname__
         dev[name] = cuda.jit(device=True)(g)
@@ -61,7 +62,7 @@ def simulate_cuda(T: int, bar0: int, ts: np.ndarray, bars: np.ndarray, sigma: np
                   oq_end: np.ndarray, mp: np.ndarray, mi: np.ndarray, rng: np.ndarray, tiers: np.ndarray,
                   af: np.ndarray, ai: np.ndarray, pf: np.ndarray, oi: np.ndarray, of: np.ndarray, fi: np.ndarray,
                   ff: np.ndarray, ei: np.ndarray, series: np.ndarray, pos_series: np.ndarray) -> None:
-    """Same signature and in-place semantics as ``nb.simulate_parallel_nb``, on the GPU."""
+    """Same signature and in-place semantics as ``cpu.simulate_parallel_nb``, on the GPU."""
     P = af.shape[0]
     inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in (ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i,
                                                                 oq_f, oq_end, mp, mi, rng, tiers)]

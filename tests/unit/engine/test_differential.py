@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.engine.conftest import random_market, random_orders
-from trading_core.engine import Engine, FeeTier, MarketModel, nb, simulate_orders, simulate_signals
+from trading_core.engine import Engine, FeeTier, MarketModel, simulate_orders, simulate_signals
 from trading_core.engine import enums as E
+from trading_core.engine.cpu import ewm_sigma_nb
 from trading_core.engine.reference import reference_run
 
 MODELS = {
@@ -27,7 +28,7 @@ MODELS = {
 def _sigma(model, bars):
     if model.impact_coef > 0:
         S = bars.shape[1]
-        return nb.ewm_sigma_nb(np.ascontiguousarray(bars[:, :, 3]), model.vol_lambda(), np.zeros(S), np.zeros(S))
+        return ewm_sigma_nb(np.ascontiguousarray(bars[:, :, 3]), model.vol_lambda(), np.zeros(S), np.zeros(S))
     return None
 
 
@@ -133,8 +134,8 @@ def test_signals_batch_and_streaming_parity(fill_at: str) -> None:
     np.testing.assert_array_equal(np.array(eq), batch.equity)
 
 
-def test_simple_fast_path_equals_general_path() -> None:
-    """The hoisted signals-only loop must give the same bits as the general per-bar step."""
+def test_signal_fast_path_equals_general_path() -> None:
+    """The fused signal fill (empty book, fill at close, no latency) gives the same bits as the order-book path."""
     T, S, P = 200, 2, 5
     ts, bars = random_market(11, T, S)
     g = np.random.default_rng(11)
@@ -143,13 +144,14 @@ def test_simple_fast_path_equals_general_path() -> None:
     m = MarketModel(fill_at="close", slippage_bps=5)
     fast = simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=ent, exits=ex, symbol_of=sym, model=m,
                             size_mode="risk", size=0.3, device="cpu")
-    assert fast.meta["simple_path"]
-    # a 2-tier schedule with an unreachable second tier disables the fast path, nothing else changes
-    m2 = m.replace(fee_tiers=(FeeTier(0, 10, 10), FeeTier(1e30, 0, 0)))
+    assert fast.meta["signal_fast_path"]
+    # a fixed latency of 0 bars disables the fused fill (orders go through the book), nothing else changes
+    m2 = m.replace(latency_kind="fixed", latency_a=0.0)
     slow = simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=ent, exits=ex, symbol_of=sym, model=m2,
                             size_mode="risk", size=0.3, device="cpu")
-    assert not slow.meta["simple_path"]
+    assert not slow.meta["signal_fast_path"]
     assert _as_tuples(fast.fills) == _as_tuples(slow.fills)
+    assert _as_tuples(fast.events) == _as_tuples(slow.events)
     np.testing.assert_array_equal(fast.equity, slow.equity)
     np.testing.assert_array_equal(fast.cash, slow.cash)
     np.testing.assert_array_equal(fast.position, slow.position)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trading_core.engine import api
 from trading_core.engine import enums as E
+from trading_core.engine.results import pack_events, pack_fills
 from trading_core.strategies.nb import crossed_above, ema_nb, ma_cross_signals_nb, sma_nb
 
 
@@ -32,6 +32,34 @@ def test_ma_cross_signals_nb_when_grid_with_nans_then_equals_numpy_path(kind: st
     np.testing.assert_array_equal(ex, crossed_above(slow, fast))
 
 
+def _wrap_fills(fi: np.ndarray, ff: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Oracle: the NumPy fancy-indexing wrap the compiled ``pack_fills_nb`` replaced."""
+    C = fi.shape[1]
+    pi, ci = np.nonzero(np.arange(C)[None, :] < np.minimum(n, C)[:, None])
+    out = np.empty(pi.size, E.FILL_DTYPE)
+    out["portfolio"] = pi
+    a, b = fi[pi, ci], ff[pi, ci]
+    for name, col in (("symbol", E.FI_SYM), ("bar", E.FI_BAR), ("ts", E.FI_TS), ("order_id", E.FI_ID),
+                      ("side", E.FI_SIDE), ("role", E.FI_ROLE), ("reason", E.FI_REASON), ("order_type", E.FI_TYPE)):
+        out[name] = a[:, col]
+    for name, col in (("qty", E.FF_QTY), ("price", E.FF_PRICE), ("fee", E.FF_FEE), ("slippage_cost", E.FF_SLIP)):
+        out[name] = b[:, col]
+    return out
+
+
+def _wrap_events(ei: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Oracle: the NumPy wrap the compiled ``pack_events_nb`` replaced."""
+    C = ei.shape[1]
+    pi, ci = np.nonzero(np.arange(C)[None, :] < np.minimum(n, C)[:, None])
+    out = np.empty(pi.size, E.EVENT_DTYPE)
+    out["portfolio"] = pi
+    a = ei[pi, ci]
+    for name, col in (("symbol", E.EI_SYM), ("bar", E.EI_BAR), ("ts", E.EI_TS), ("order_id", E.EI_ID),
+                      ("kind", E.EI_KIND), ("reason", E.EI_REASON)):
+        out[name] = a[:, col]
+    return out
+
+
 def test_pack_fills_and_events_when_ragged_counts_then_equal_wrap() -> None:
     g = np.random.default_rng(5)
     P, C = 4, 6
@@ -41,7 +69,7 @@ def test_pack_fills_and_events_when_ragged_counts_then_equal_wrap() -> None:
     ai = np.zeros((P, E.N_AI), np.int64)
     ai[:, E.AI_NFILL] = [0, 3, 6, 9]  # the last one overflows the buffer: capped like _wrap_fills
     ai[:, E.AI_NEV] = [2, 0, 7, 1]
-    a, b = api._pack_fills(fi, ff, ai), api._wrap_fills(fi, ff, ai[:, E.AI_NFILL])
+    a, b = pack_fills(fi, ff, ai), _wrap_fills(fi, ff, ai[:, E.AI_NFILL])
     assert a.tobytes() == b.tobytes()
-    a, b = api._pack_events(ei, ai), api._wrap_events(ei, ai[:, E.AI_NEV])
+    a, b = pack_events(ei, ai), _wrap_events(ei, ai[:, E.AI_NEV])
     assert a.tobytes() == b.tobytes()
