@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .features.regime_config import RegimeConfig
+from .ml.config import ModelsConfig
 from .risk.config import RiskConfig, TrailingStopConfig
 from .strategies.filter_config import FilterConfig
 from .stress.config import StressConfig
@@ -200,6 +201,7 @@ class TradingConfig(_Strict):
     strategies: dict[str, StrategyConfig] = Field(
         default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
     regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="see trading_core.ml, docs/models.md")
     stress: StressConfig = Field(default_factory=StressConfig, description="stress and stability jobs (docs/stress.md)")
 
     _paths = field_validator("data_dir", mode="before")(_no_nul)

@@ -78,8 +78,8 @@ def stack_services(cfg: Any, bin_dir: Path, root: Path, ports: dict[str, int]) -
     """The services ``trading up`` runs, their command lines, URLs and log files."""
     host, logs = cfg.services.host, Path(cfg.data_dir) / "logs"
     url_host = f"[{host}]" if ":" in host else host
-    mlflow_dir = Path(cfg.data_dir) / "mlflow"
-    artifacts = mlflow_dir / "artifacts"
+    tracking = cfg.models.tracking  # the same store and artifact folder our clients write
+    data_dir = Path(cfg.data_dir)
 
     def url(port: int) -> str:
         return f"http://{url_host}:{port}"
@@ -91,8 +91,8 @@ def stack_services(cfg: Any, bin_dir: Path, root: Path, ports: dict[str, int]) -
         # Artifacts are plain files under data/mlflow/artifacts, read by the UI and written by our
         # clients alike (they use the same SQLite store directly, so no proxied artifact URIs).
         Service("MLflow", [str(bin_dir / "mlflow"), "server", "--backend-store-uri",
-                           f"sqlite:///{(mlflow_dir / 'mlflow.db').resolve()}", "--default-artifact-root",
-                           artifacts.resolve().as_uri(), "--no-serve-artifacts", "--host", host,
+                           tracking.tracking_uri(data_dir), "--default-artifact-root",
+                           tracking.artifact_dir(data_dir).as_uri(), "--no-serve-artifacts", "--host", host,
                            "--port", str(ports["mlflow"]), "--workers", "1"],
                 url(ports["mlflow"]), ports["mlflow"], logs / "mlflow.log"),
         Service("Streamlit", [str(bin_dir / "streamlit"), "run", str(root / "streamlit_app" / "app.py"),
@@ -126,7 +126,7 @@ def _up(args: argparse.Namespace) -> int:
     env["TRADING_DATA_DIR"] = str(data_dir.resolve())
     env.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    (data_dir / "mlflow" / "artifacts").mkdir(parents=True, exist_ok=True)
+    cfg.models.tracking.artifact_dir(data_dir).mkdir(parents=True, exist_ok=True)
     if not args.no_load:
         from .ingest import _warehouse
 

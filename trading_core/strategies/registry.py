@@ -30,6 +30,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "yaml": ("yaml_builder", "YamlStrategy"),  # needs file=<path>; the CLI's --strategy-file sets it
     "ensemble": ("ensemble", "Ensemble"),
     "regime_rotation": ("rotation", "RegimeRotation"),
+    "ml_signal": ("ml_signal", "MlSignal"),  # trades the registered champion (trading_core.ml)
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 __all__ = [
     "Event", "OrderSubmitted", "OrderDenied", "OrderRejected", "OrderFilled", "OrderCanceled",
     "OrderExpired", "PositionOpened", "PositionChanged", "PositionClosed", "BreakerTripped",
-    "BreakerReset", "SignalFiltered", "EVENT_TYPES",
+    "BreakerReset", "SignalFiltered", "ModelSwitched", "EVENT_TYPES",
 ]
 
 
@@ -28,9 +28,13 @@ class Event:
     account: int
     symbol: str | None = None
     reason: str | None = None
+    tag: str | None = None  # set by strategies that name what decided (ml_signal: "model@vN")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
+        d = asdict(self)
+        if d.get("tag") is None:
+            d.pop("tag", None)  # untagged events keep their historical form
+        return {"kind": self.kind, **d}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -145,6 +149,15 @@ class SignalFiltered(Event):
     column: int
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSwitched(Event):
+    """The strategy's model changed at this bar boundary (a paper session following an alias)."""
+
+    kind: ClassVar[str] = "ModelSwitched"
+    previous: str
+    current: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (
     OrderSubmitted, OrderDenied, OrderRejected, OrderFilled, OrderCanceled, OrderExpired, PositionOpened,
-    PositionChanged, PositionClosed, BreakerTripped, BreakerReset, SignalFiltered)}
+    PositionChanged, PositionClosed, BreakerTripped, BreakerReset, SignalFiltered, ModelSwitched)}

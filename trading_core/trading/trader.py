@@ -177,6 +177,11 @@ class Trader:
         self._decision_ms = int(bar.ts) + self.bar_ms  # decisions happen at the bar's close
         self._gap = self._advance_inputs(bar)
         ent, ex = self.signals.update(bar)
+        self._tag = getattr(self.signals, "event_tag", None)  # e.g. the model version that decided
+        take_switch = getattr(self.signals, "take_switch", None)
+        switch = take_switch() if take_switch is not None else None
+        if switch:
+            self._emit(ev.ModelSwitched, 0, None, previous=switch[0], current=switch[1])
         eng = self.engine
         row = (int(bar.ts), bar.open, bar.high, bar.low, bar.close, bar.volume)
         if self.fill_close:
@@ -199,7 +204,8 @@ class Trader:
             return
         self._events.append(cls(id=f"{self.config.run_id}:{self.t}:{self._seq}", ts_event=self._decision_ms,
                                 bar=self.t, account=int(account),
-                                symbol=None if symbol is None else self.config.symbols[int(symbol)], **kw))
+                                symbol=None if symbol is None else self.config.symbols[int(symbol)],
+                                tag=getattr(self, "_tag", None), **kw))
         self._seq += 1
 
     def _submit(self, a: int, s: int, *, purpose: str, type: int, side: int, size_mode: int, qty: float = 0.0,

@@ -20,7 +20,7 @@ from trading_core.strategies import STRATEGIES, Bars, get_strategy
 from trading_core.strategies.sentiment import SentimentFilter, SentimentFilterParams
 from trading_core.strategies.streaming import SignalStream, bar_slices, stream_signals
 
-SKIP = {"yaml"}  # covered by tests/unit/strategies/test_yaml_streaming.py
+SKIP = {"yaml", "ml_signal"}  # covered by test_yaml_streaming.py and tests/integration/test_models_registry.py
 
 MEMBERS = ('[{"name": "rsi_mean_reversion", "params": {"window": 7, "lower": 40, "upper": 60}}, '
            '{"name": "bollinger_breakout", "params": {"window": 10, "k": 1}}, '
