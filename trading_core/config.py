@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .alerts.config import AlertsConfig
 from .errors import ConfigError
 from .features.regime_config import RegimeConfig
 from .ml.config import ModelsConfig
@@ -202,6 +203,7 @@ class TradingConfig(_Strict):
         default_factory=dict, description="per-strategy params, presets, filters (docs/filters.md)")
     regimes: RegimeConfig = Field(default_factory=RegimeConfig, description="see trading_core.features.regimes")
     models: ModelsConfig = Field(default_factory=ModelsConfig, description="see trading_core.ml, docs/models.md")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert rules and channels (docs/operations.md)")
     stress: StressConfig = Field(default_factory=StressConfig, description="stress and stability jobs (docs/stress.md)")
 
     _paths = field_validator("data_dir", mode="before")(_no_nul)

@@ -33,7 +33,9 @@ def test_feature_assets_are_defined_downstream_of_bars_with_pool_and_checks() ->
         assert dg.AssetKey(f"{universe}_bars") in node.parent_keys
         assert node.pools == {"duckdb_writer"}
         assert node.automation_condition is not None
-        assert node.partitions_def == graph.get(dg.AssetKey(f"{universe}_bars")).partitions_def
+        # One run brings the whole series up to date, so the asset is not partitioned: the UI shows
+        # no partition "missing" that the tables in fact hold.
+        assert node.partitions_def is None
     names = {k.name for k in graph.asset_check_keys}
     assert {"equities_features_coverage", "equities_features_no_nan", "equities_features_regimes"} <= names
 

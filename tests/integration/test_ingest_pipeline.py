@@ -54,12 +54,16 @@ def test_definitions_load_with_pinned_names() -> None:
     d = defs()
     graph = d.resolve_asset_graph()
     # Other domains (models, stress, reports) add their own and pin them in their own tests.
-    assert ASSETS <= {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert CHECKS <= {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    for universe, start in (("crypto", "2017-07-01"), ("equities", "1999-01-04")):
+    assert {k.to_user_string() for k in graph.get_all_asset_keys()} >= ASSETS
+    assert {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys} >= CHECKS
+    # Offline (the default config) the partitions are exactly the sample history: days for the
+    # hourly crypto bars, months for the daily equity bars (^VIX runs to 2024-06-20).
+    for universe, first, last, count in (("crypto", "2017-07-01", "2019-10-17", 839),
+                                         ("equities", "1999-01-01", "2024-06-01", 306)):
         job = d.resolve_job_def(f"{universe}_ingest_job")
         assert job.partitions_def is not None
-        assert job.partitions_def.get_first_partition_key() == start
+        keys = job.partitions_def.get_partition_keys(current_time=datetime(2030, 1, 1, tzinfo=UTC))
+        assert (keys[0], keys[-1], len(keys)) == (first, last, count)
         schedule = d.resolve_schedule_def(f"{universe}_ingest_schedule")
         assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 0 * * *", "UTC")
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -74,9 +78,19 @@ def test_definitions_load_with_pinned_names() -> None:
     assert set(sensors) >= {"ingest_catch_up_sensor", "serving_automation_sensor", "features_automation_sensor",
                             "paper_requests_sensor", "paper_supervisor_sensor"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
-    equities = d.resolve_job_def("equities_ingest_job").partitions_def
-    assert equities is not None
-    keys = equities.get_partition_keys(current_time=datetime(2019, 1, 8, tzinfo=UTC))
+
+
+def test_live_partitions_run_to_now_and_intraday_equities_skip_weekends() -> None:
+    from pipelines.defs.ingest.partitions import configured_universes, partitions_for
+
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    crypto, equities = configured_universes()
+    live = partitions_for(crypto, "live").get_partition_keys(current_time=now)
+    assert (live[0], live[-1]) == ("2017-07-01", "2026-12-01")
+    monthly = partitions_for(equities, "live").get_partition_keys(current_time=now)
+    assert monthly[-1] == "2026-12-01"  # the running month is a partition the schedule refreshes
+    hourly = equities.model_copy(update={"timeframe": "1h", "start": datetime(2019, 1, 1).date()})
+    keys = partitions_for(hourly, "live").get_partition_keys(current_time=datetime(2019, 1, 8, tzinfo=UTC))
     assert "2019-01-05" not in keys and "2019-01-04" in keys  # Saturday excluded
 
 
@@ -110,20 +124,23 @@ def test_rematerialization_is_idempotent(env: Env, instance: dg.DagsterInstance)
     assert len(env.provider.calls) == calls  # the stored range needs no fetch at all
 
 
-def test_partition_without_sample_data_succeeds_with_a_note(env: Env, instance: dg.DagsterInstance) -> None:
-    result = _materialize(env, instance, partition_key="2021-03-01", with_snapshot=False)
+def test_rerun_of_a_stored_window_succeeds_with_a_note(env: Env, instance: dg.DagsterInstance) -> None:
+    assert _materialize(env, instance, with_snapshot=False).success
+    result = _materialize(env, instance, with_snapshot=False)
     assert result.success
     md = result.asset_materializations_for_node("crypto_bars")[0].metadata
     assert md["rows_inserted"].value == 0 and "no new bars" in str(md["note"].value)
     assert all(e.passed for e in result.get_asset_check_evaluations())
 
 
-def test_equity_partition_ingests_both_symbols(env: Env, instance: dg.DagsterInstance) -> None:
-    result = _materialize(env, instance, partition_key="2018-12-28", asset="equities_bars",
+def test_equity_month_partition_ingests_every_symbol(env: Env, instance: dg.DagsterInstance) -> None:
+    result = _materialize(env, instance, partition_key="2018-12-01", asset="equities_bars",
                           with_snapshot=False)
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
-    for symbol in ("^GSPC", "^VIX"):
-        assert env.warehouse.read_bars("yahoo", symbol, "1d").height == 1
+    for symbol in ("^GSPC", "^IXIC", "^VIX"):
+        month = env.provider.bars[symbol].filter(
+            (pl.col("ts") >= datetime(2018, 12, 1, tzinfo=UTC)) & (pl.col("ts") < datetime(2019, 1, 1, tzinfo=UTC)))
+        assert env.warehouse.read_bars("yahoo", symbol, "1d").height == month.height == 19
 
 
 def _high_below_low(frame: pl.DataFrame) -> pl.DataFrame:
@@ -176,32 +193,45 @@ def test_range_run_ingests_many_partitions_with_one_fetch(env: Env, instance: dg
     assert env.warehouse.read_bars("coinbase", "BTC/USD", "1h").height == 7 * 24
 
 
-def test_schedule_ticks_request_the_day_that_ended(instance: dg.DagsterInstance) -> None:
+def test_schedule_ticks_request_the_partition_of_the_day_that_ended(instance: dg.DagsterInstance) -> None:
     d = defs()
+    repo = d.get_repository_def()
     expected = {
         ("crypto_ingest_schedule", datetime(2019, 10, 17, 0, 15, tzinfo=UTC)): "2019-10-16",
-        ("equities_ingest_schedule", datetime(2019, 10, 19, 0, 15, tzinfo=UTC)): "2019-10-18",
-        ("equities_ingest_schedule", datetime(2019, 10, 22, 0, 15, tzinfo=UTC)): "2019-10-21",
+        ("equities_ingest_schedule", datetime(2019, 10, 19, 0, 15, tzinfo=UTC)): "2019-10-01",
+        ("equities_ingest_schedule", datetime(2019, 11, 1, 0, 15, tzinfo=UTC)): "2019-10-01",
     }
     for (name, when), key in expected.items():
-        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=when, repository_def=repo)
         data = d.resolve_schedule_def(name).evaluate_tick(ctx)
         assert [r.partition_key for r in data.run_requests or []] == [key], (name, when)
+    # Offline, past the end of the sample history there is nothing to ingest: skipped, with why.
+    ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 12, 2, 0, 15, tzinfo=UTC),
+                                    repository_def=repo)
+    data = d.resolve_schedule_def("crypto_ingest_schedule").evaluate_tick(ctx)
+    assert not data.run_requests
+    assert "offline" in str(data.skip_message) and "2019-10-17" in str(data.skip_message)
 
 
-def test_catch_up_sensor_requests_newest_chunk_then_older(env: Env, instance: dg.DagsterInstance) -> None:
+def test_catch_up_sensor_requests_oldest_chunk_then_the_next(env: Env, instance: dg.DagsterInstance) -> None:
     now = datetime(2019, 10, 17, 12, tzinfo=UTC)
     requests, _ = catch_up_requests(instance, now, chunk=3)
     by_job = {r.job_name: r.tags for r in requests}
-    assert by_job["crypto_ingest_job"][ASSET_PARTITION_RANGE_START_TAG] == "2019-10-14"
-    assert by_job["crypto_ingest_job"][ASSET_PARTITION_RANGE_END_TAG] == "2019-10-16"
-    assert by_job["equities_ingest_job"][ASSET_PARTITION_RANGE_END_TAG] == "2019-10-16"
+    assert by_job["crypto_ingest_job"][ASSET_PARTITION_RANGE_START_TAG] == "2017-07-01"
+    assert by_job["crypto_ingest_job"][ASSET_PARTITION_RANGE_END_TAG] == "2017-07-03"
+    assert (by_job["equities_ingest_job"][ASSET_PARTITION_RANGE_START_TAG],
+            by_job["equities_ingest_job"][ASSET_PARTITION_RANGE_END_TAG]) == ("1999-01-01", "1999-03-01")
     assert _materialize(env, instance, partition_key=None, with_snapshot=False,
                         tags=by_job["crypto_ingest_job"]).success
     requests, _ = catch_up_requests(instance, now, chunk=3)
     crypto = next(r for r in requests if r.job_name == "crypto_ingest_job")
     assert (crypto.tags[ASSET_PARTITION_RANGE_START_TAG], crypto.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
-        "2019-10-11", "2019-10-13")
+        "2017-07-04", "2017-07-06")
+    # With the default chunk, the whole offline history of each universe is ONE run.
+    requests, _ = catch_up_requests(instance, now)
+    crypto = next(r for r in requests if r.job_name == "crypto_ingest_job")
+    assert (crypto.tags[ASSET_PARTITION_RANGE_START_TAG], crypto.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        "2017-07-04", "2019-10-16")  # the newest partition belongs to the schedule for its first hour
     # The sensor itself evaluates within the loaded definitions.
     sensor = defs().resolve_sensor_def("ingest_catch_up_sensor")
     data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs()))

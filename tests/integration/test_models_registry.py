@@ -150,3 +150,36 @@ def test_ml_signal_stream_state_round_trip_continues_identically(lab: dict[str, 
         eb, xb = b_.update(bar)
         assert (ea == eb).all() and (xa == xb).all()
     assert a.state()["ring"].shape == (a.W, 6, 1)  # bounded: the last W bars only
+
+
+def test_paper_preflight_loads_the_champion_and_refuses_a_tampered_one(
+        lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from trading_core.backtest import BacktestRequest
+    from trading_core.paper.config import SessionConfig
+    from trading_core.paper.preflight import preflight
+    from trading_core.risk.config import RiskConfig
+
+    monkeypatch.setenv("TRADING_DATA_DIR", str(lab["root"]))  # where the default registry lives
+    request = BacktestRequest(strategy="ml_signal", params={}, symbol="^GSPC", venue="yahoo", timeframe="1d",
+                              start=datetime(2016, 1, 1, tzinfo=UTC), end=datetime(2018, 12, 1, tzinfo=UTC),
+                              risk=RiskConfig())
+    config = SessionConfig(name="ml", request=request)
+
+    def model_check() -> Any:
+        checks = preflight(config, lab["wh"], data_dir=lab["root"], compile_engine=False)
+        return next(c for c in checks if c.name == "model")
+
+    ok = model_check()
+    champion = lab["reg"].alias_version("champion")
+    assert ok.ok and f"@v{champion}" in ok.detail and "verified" in ok.detail
+    target = next(f for f in sorted(Path(lab["reg"].artifact_dir).rglob("model.skops"))
+                  if lab["reg"].version(champion).source.removeprefix("models:/") in str(f))
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"\0")
+        bad = model_check()
+    finally:
+        target.write_bytes(original)
+    assert not bad.ok and "tampered or corrupted" in bad.detail

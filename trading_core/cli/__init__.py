@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,6 +49,10 @@ def _accept_config_everywhere(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if os.environ.get("TRADING_LOG_FORMAT"):  # opt-in: structured (json) or text logs on stderr
+        from ..logging_setup import configure_logging
+
+        configure_logging()
     try:
         return int(args.handler(args) or 0)
     except ConfigError as e:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from ..paper.reports import session_metrics
+from ..paper.reports import status_doc as _status_doc
 
 _TEMPLATE_KEYS = frozenset({"description", "strategy", "strategy_file", "params", "symbol", "venue", "timeframe",
                             "start", "end", "cash", "fee_bps", "slippage", "fill", "sizing", "size", "short",
@@ -265,24 +267,13 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _runner(cfg: Any, store: Any, ledger: Any, sid: str) -> Any:
-    from datetime import UTC, datetime
-
-    from ..paper.runner import SessionRunner
+    from ..paper.runner import build_runner
     from ..warehouse import Warehouse
 
-    config = store.load(sid)
-    provider = validation = None
-    if config.feed == "live":
-        from ..market_data.providers import build_provider
-        from ..paper.supervision import session_universe
-
-        md = cfg.market_data.model_copy(update={"mode": "live"})
-        provider = build_provider(session_universe(config, md), md, now=datetime.now(UTC))
-        validation = md.validation
-    return SessionRunner(sid, store=store, ledger=ledger,
-                         warehouse=Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s),
-                         run_id=f"cli-{os.getpid()}-{int(time.time())}", provider=provider, validation=validation,
-                         data_dir=Path(cfg.data_dir), stale_bars=cfg.market_data.validation.stale_bars)
+    return build_runner(sid, store=store, ledger=ledger,
+                        warehouse=Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s),
+                        run_id=f"cli-{os.getpid()}-{int(time.time())}", market_data=cfg.market_data,
+                        data_dir=Path(cfg.data_dir))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -312,23 +303,6 @@ def _request(args: argparse.Namespace) -> int:
 
 
 # ---- reading -------------------------------------------------------------------------------------
-def _status_doc(store: Any, ledger: Any, sid: str) -> dict[str, Any]:
-    from ..paper.alerts import AlertSink
-
-    config = store.load(sid)
-    st = store.status(sid) or {}
-    desired = store.desired(sid)
-    alerts = [a for a in AlertSink(store.root / "alerts.jsonl").delivered() if a.get("session_id") == sid][-5:]
-    summary = config.summary()
-    summary["initial_cash"] = summary.pop("cash")
-    return {**summary, "session_id": sid, "name": config.name, "state": st.get("state") or "pending", "desired": desired,
-            "stage": st.get("stage"), "progress": st.get("progress"), "bars_processed": st.get("bars_processed", 0),
-            "bars_total": st.get("bars_total"), "last_bar_ts": st.get("last_bar_ts"),
-            "heartbeat_ts": st.get("heartbeat_ts"), "generation": st.get("generation"), "run_id": st.get("run_id"),
-            "equity": st.get("equity"), "cash": st.get("cash"), "positions": st.get("positions", {}),
-            "stale": st.get("stale", False), "reasons": st.get("reasons", []), "alerts": alerts}
-
-
 def _status(args: argparse.Namespace) -> int:
     _, store, ledger = _ctx(args)
     sid = _sid(store, args.session_id)
@@ -448,36 +422,6 @@ def _activity(args: argparse.Namespace) -> int:
         print(f"{x['ts']}  {x['kind']:<15} {x['symbol'] or '-':<10} {x['decision'] or '':<12} "
               f"{x['reason'] or '':<24} {extra}")
     return 0
-
-
-def session_metrics(store: Any, ledger: Any, sid: str) -> dict[str, Any]:
-    """Performance of a session from its ledger: the equity curve's metrics, fills, fees."""
-    import numpy as np
-    import polars as pl
-
-    from ..analytics.metrics import compute_metrics
-
-    config = store.load(sid)
-    if not ledger.path.exists():
-        return {"session_id": sid, "name": config.name, "bars": 0}
-    with ledger.connect(read_only=True) as con:
-        eq = ledger.equity(con, sid)
-        fills = ledger.events(con, sid, ["OrderFilled"])
-        closed = ledger.events(con, sid, ["PositionClosed"])
-    out: dict[str, Any] = {"session_id": sid, "name": config.name, "strategy": config.request.strategy,
-                           "bars": eq.height, "fills": fills.height}
-    if eq.height < 2:
-        return out
-    curve = eq.group_by("bar_index", maintain_order=True).agg(pl.col("equity").sum(), pl.col("bar_ts").first())
-    pays = [json.loads(p) for p in fills["payload"].to_list()]
-    pnl = [json.loads(p)["realized_pnl"] for p in closed["payload"].to_list()]
-    m = compute_metrics(curve["equity"].to_numpy(), timeframe=config.request.timeframe,
-                        calendar=config.request.resolved_calendar(), ts=curve["bar_ts"].to_numpy(),
-                        trade_pnl=pnl, traded_value=np.array([p["qty"] * p["price"] for p in pays]),
-                        fees=np.array([p["fee"] for p in pays]), slippage=np.array([p.get("slippage", 0.0) for p in pays]))
-    out.update(m.to_dict())
-    out["final_equity"] = float(curve["equity"][-1])
-    return out
 
 
 def _compare(args: argparse.Namespace) -> int:

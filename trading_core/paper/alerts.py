@@ -5,18 +5,19 @@ A session's alerts (breaker tripped or reset, session died, resumed, completed) 
 to notify. Delivery happens after the commit: each undelivered message goes to the sink, then is
 marked delivered. The sink itself is keyed -- ``alerts.jsonl`` holds one line per message id and
 a message already in it is not written again -- so a crash between delivering and marking
-delivers nothing twice. Channels beyond the log (apprise) arrive with the monitoring issue and
-plug in as other sinks with the same key rule.
+delivers nothing twice. The file is a ``trading_core.alerts.jsonl.JsonLines``; the alerts package
+(``trading_core.alerts``) forwards these alerts to webhook and email channels with the same keys.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
+
+from ..alerts.jsonl import JsonLines
 
 __all__ = ["AlertSink", "deliver_outbox"]
 
@@ -30,21 +31,12 @@ class AlertSink:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._log = JsonLines(self.path)
         self._seen: set[str] | None = None
 
     def seen(self) -> set[str]:
-        if self._seen is None:
-            self._seen = set()
-            if self.path.exists():
-                text = self.path.read_text(encoding="utf-8")
-                lines = text.split("\n")
-                if text and not text.endswith("\n"):  # a line cut by a crash: drop it, it is re-sent
-                    with self.path.open("r+", encoding="utf-8") as f:
-                        f.truncate(len(text) - len(lines[-1]))
-                    lines = lines[:-1]
-                for line in lines:
-                    if line.strip():
-                        self._seen.add(json.loads(line)["message_id"])
+        if self._seen is None:  # a line cut by a crash is dropped by the read: it is re-sent
+            self._seen = {r["message_id"] for r in self._log.read(repair=True)}
         return self._seen
 
     def send(self, message_id: str, session_id: str, kind: str, severity: str, payload: dict[str, Any]) -> bool:
@@ -52,13 +44,8 @@ class AlertSink:
         seen = self.seen()
         if message_id in seen:
             return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"message_id": message_id, "session_id": session_id, "kind": kind,
-                           "severity": severity, "delivered_at": time.time(), **payload}, sort_keys=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self._log.append({"message_id": message_id, "session_id": session_id, "kind": kind,
+                          "severity": severity, "delivered_at": time.time(), **payload})
         seen.add(message_id)
         level = {"error": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
         log.log(level, "[%s] %s %s: %s", session_id, severity, kind, payload.get("text", ""))
@@ -66,9 +53,7 @@ class AlertSink:
 
     def delivered(self) -> list[dict[str, Any]]:
         """Every delivered alert, oldest first (the app's alert panel, `trading paper status`)."""
-        if not self.path.exists():
-            return []
-        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        return self._log.read()
 
 
 def deliver_outbox(con: Any, ledger: Any, sink: AlertSink) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import TradingError
 from .config import SessionConfig
 
 __all__ = ["Check", "preflight", "failing"]
@@ -70,7 +71,7 @@ def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_ba
     checks.append(Check("data", not data_bad, "; ".join(data_bad) or
                         f"{', '.join(r.universe)} {r.timeframe} on {r.venue} stored"))
     checks.append(Check("quality", not quality_bad, "; ".join(quality_bad) or "last ingest batches clean"))
-    checks.append(Check("model", True, "no model used by this strategy"))
+    checks.append(_model_check(config))
     risk = r.risk
     if risk is None:
         checks.append(Check("risk", False, "risk limits are not armed (the session has no risk section)"))
@@ -90,6 +91,22 @@ def _existing(p: Path) -> Path:
     while not p.exists() and p != p.parent:
         p = p.parent
     return p
+
+
+def _model_check(config: SessionConfig) -> Check:
+    """A strategy that trades a registered model: the version resolves (alias or pin), its
+    artifact's hash verifies and it loads -- the same load the session's first bar would do."""
+    r = config.request
+    if r.strategy != "ml_signal":
+        return Check("model", True, "no model used by this strategy")
+    from ..strategies.registry import get_strategy
+
+    try:
+        strategy: Any = get_strategy(r.strategy, r.params)
+        tag = strategy.loaded().tag
+    except TradingError as e:
+        return Check("model", False, str(e))
+    return Check("model", True, f"{tag} loaded, artifact hash verified")
 
 
 def _engine_check(config: SessionConfig) -> Check:

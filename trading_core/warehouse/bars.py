@@ -244,6 +244,44 @@ def latest_batch(con: duckdb.DuckDBPyConnection, venue: str, symbol: str, timefr
 
 
 @dataclass(frozen=True)
+class HeldRows:
+    """Rows of one series held in ``market.quarantine`` (whoever loaded them): count by rule and
+    the open times of the first and last one."""
+
+    symbol: str
+    rows: int
+    rules: dict[str, int]
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+
+def quarantined_rows(con: duckdb.DuckDBPyConnection, venue: str, symbols: Sequence[str], timeframe: str,
+                     start: datetime | None = None, end: datetime | None = None) -> dict[str, HeldRows]:
+    """Quarantined rows of ``symbols`` with open time in [start, end), by symbol (absent: none).
+
+    What the stored data of a window lacks because validation held it out, independent of which
+    batch (CLI, Dagster run) put it there.
+    """
+    check_venue(venue)
+    for s in symbols:
+        check_symbol(s)
+    rows = con.execute(
+        "SELECT symbol, rule, count(*), min(ts), max(ts) FROM market.quarantine WHERE venue = $venue "
+        "AND timeframe = $tf AND list_contains($symbols, symbol) AND ($start IS NULL OR ts >= $start) "
+        "AND ($end IS NULL OR ts < $end) GROUP BY ALL ORDER BY ALL",
+        {"venue": venue, "tf": timeframe, "symbols": list(symbols), "start": start, "end": end}).fetchall()
+    out: dict[str, HeldRows] = {}
+    for symbol, rule, n, first, last in rows:
+        h = out.get(symbol)
+        rules = {**(h.rules if h else {}), str(rule): int(n)}
+        firsts = [t for t in (h.first_ts if h else None, first) if t is not None]
+        lasts = [t for t in (h.last_ts if h else None, last) if t is not None]
+        out[symbol] = HeldRows(symbol, (h.rows if h else 0) + int(n), rules,
+                               min(firsts) if firsts else None, max(lasts) if lasts else None)
+    return out
+
+
+@dataclass(frozen=True)
 class SeriesRange:
     venue: str
     symbol: str

@@ -1,12 +1,16 @@
 """One feature asset per configured universe: ``<universe>_features``, downstream of its bars.
 
-Same daily partitions as ``<universe>_bars``; each run calls
-``trading_core.features.pipeline.update_features`` for every symbol (incremental: only bars not yet
-covered, with the look-back the indicators need), then evaluates the checks in checks.py from the
-warehouse. Writes go through the ``duckdb_writer`` pool like every warehouse writer. Automation:
-eager, but only once the bars' blocking checks passed, so features are never computed on a batch
-the validation contract refused.
+NOT partitioned: one run calls ``trading_core.features.pipeline.update_features`` for every symbol
+(incremental: only bars not yet covered, with the look-back the indicators need), which brings the
+WHOLE series up to date, and then evaluates the checks in checks.py over the whole stored series.
+A daily-partitioned features asset showed thousands of partitions "missing" forever although one
+run had computed them all; what the UI shows now is what the tables hold. Writes go through the
+``duckdb_writer`` pool like every warehouse writer. Automation (``ingest/automation.py``): once the
+bars' catch-up has settled and their blocking checks passed, so features are computed once after
+``make run`` and never on a batch the validation contract refused.
 """
+
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -15,7 +19,8 @@ from trading_core.errors import WarehouseBusy
 from trading_core.features.compute import lookback_bars
 from trading_core.features.pipeline import FeaturePipelineConfig, series_spec, update_features
 
-from ..ingest.partitions import asset_name, configured_universes, partitions_for, utc
+from ..ingest.automation import after_bars_settle
+from ..ingest.partitions import asset_name, configured_universes, universe_start
 from ..resources import TradingConfigResource, WarehouseResource
 from .checks import check_specs, evaluate
 
@@ -37,14 +42,11 @@ def build_features_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
         deps=[upstream],
         description=(f"Indicators and regime labels of {', '.join(universe.symbols)} "
                      f"({universe.venue}, {universe.timeframe}) in features.indicators / features.regimes."),
-        partitions_def=partitions_for(universe),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         pool="duckdb_writer",
         retry_policy=FEATURE_RETRY,
         kinds={"duckdb", "polars"},
         check_specs=check_specs(name),
-        automation_condition=dg.AutomationCondition.eager()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=after_bars_settle(),
         metadata={"venue": universe.venue, "timeframe": universe.timeframe,
                   "symbols": dg.MetadataValue.json(list(universe.symbols)),
                   "tables": "features.indicators, features.regimes"},
@@ -52,8 +54,6 @@ def build_features_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
     )
     def _features(context: dg.AssetExecutionContext, trading_config: TradingConfigResource,
                   warehouse: WarehouseResource) -> dg.MaterializeResult:
-        window = context.partition_time_window
-        start, end = utc(window.start), utc(window.end)
         cfg = trading_config.load()
         current = cfg.universe(universe.name)
         pipeline_cfg = FeaturePipelineConfig(regimes=cfg.regimes)
@@ -69,6 +69,8 @@ def build_features_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
                 raise dg.Failure(description=f"{current.venue} {symbol} {current.timeframe}: {e}",
                                  allow_retries=False) from e
         warmup = lookback_bars(series_spec(pipeline_cfg.features, current.timeframe, current.asset_class))
+        # The whole stored series is what the asset holds, so that is what the checks judge.
+        start, end = universe_start(current), datetime.now(UTC)
         with wh.connect(read_only=True) as con:
             checks = evaluate(con, name, current.venue, list(current.symbols), current.timeframe, start, end,
                               warmup)
@@ -94,7 +96,7 @@ features_automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.groups("features"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Recomputes features and regimes once new bars pass their blocking checks.",
+    description="Updates features and regimes once new bars have settled and passed their blocking checks.",
 )
 
 

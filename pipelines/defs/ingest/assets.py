@@ -1,10 +1,11 @@
-"""One ingest asset per configured universe: ``<universe>_bars``, daily UTC partitions.
+"""One ingest asset per configured universe: ``<universe>_bars``, partitioned by UTC day or month.
 
 Each run ingests its partition window ``[start, end)`` for every symbol through
 ``trading_core.market_data.ingest.ingest_series``, which fetches only what the store lacks,
 validates the batch and writes it in one transaction. ``BackfillPolicy.single_run()`` turns a
-backfill (or the catch-up sensor's request) over thousands of days into ONE run with one fetch per
-symbol, so loading 20 years does not cost 7,000 runs.
+backfill (or the catch-up sensor's request) over hundreds of partitions into ONE run with one fetch
+per symbol, so loading 20 years does not cost thousands of runs (partitions.py says why a universe
+has hundreds of partitions, and why offline they span exactly the sample history).
 
 The asset writes through the warehouse resource and returns a ``MaterializeResult`` (no IO
 manager: a returned DataFrame would be pickled into Dagster's storage). Its checks are evaluated
@@ -19,11 +20,21 @@ import dagster as dg
 from trading_core.config import UniverseConfig
 from trading_core.errors import TransientProviderError, WarehouseBusy
 from trading_core.market_data.ingest import IngestResult, calendar_of, ingest_series
+from trading_core.market_data.providers.sample import coverage
 from trading_core.timeframes import timeframe_ms
+from trading_core.warehouse.bars import quarantined_rows
 
 from ..resources import MarketDataResource, TradingConfigResource, WarehouseResource
 from .checks import check_specs, freshness_result, rule_counts, validity_result
-from .partitions import asset_name, configured_universes, freshness_tolerance, partitions_for, utc
+from .partitions import (
+    asset_name,
+    configured_universes,
+    freshness_tolerance,
+    partition_unit,
+    partitions_for,
+    universe_start,
+    utc,
+)
 
 # Network-class failures are retried by Dagster with exponential, jittered backoff (2, 4, 8 s
 # +-jitter); everything else is turned into a non-retryable Failure, because a bad symbol, an
@@ -52,6 +63,15 @@ def _symbol_table(results: list[IngestResult]) -> str:
     return head + rows
 
 
+def _reference(venue: str, symbol: str, timeframe: str, *, end: datetime, now: datetime, offline: bool,
+               bar: timedelta) -> datetime:
+    """The time a symbol's last stored bar is measured against (checks.py): the window end or now,
+    and offline the close of the sample's last bar, whichever is earliest."""
+    ref = min(end, now)
+    span = coverage(venue, symbol, timeframe) if offline else None
+    return min(ref, span[1] + bar) if span else ref
+
+
 def build_ingest_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
     """The partitioned ingest asset of one universe (name and partitions fixed at load time)."""
     name = asset_name(universe)
@@ -61,8 +81,8 @@ def build_ingest_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
         name=name,
         group_name="ingest",
         description=(f"{universe.timeframe} OHLCV bars of {', '.join(universe.symbols)} on "
-                     f"{universe.venue}, one UTC day per partition, validated and written "
-                     "idempotently to market.bars."),
+                     f"{universe.venue}, one UTC {partition_unit(universe)} per partition, validated "
+                     "and written idempotently to market.bars."),
         partitions_def=partitions_for(universe),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="duckdb_writer",
@@ -81,7 +101,8 @@ def build_ingest_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
         market_data: MarketDataResource,
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
-        start, end = utc(window.start), utc(window.end)
+        # A month partition may begin before the universe's first day; nothing before it is asked for.
+        start, end = max(utc(window.start), universe_start(universe)), utc(window.end)
         now = datetime.now(UTC)
         cfg = trading_config.load()
         try:
@@ -109,8 +130,13 @@ def build_ingest_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
                     metadata={"symbol": symbol, "error": type(e).__name__},
                     allow_retries=False,
                 ) from e
+        offline = md.mode == "offline"
+        with wh.connect(read_only=True) as con:
+            held = quarantined_rows(con, current.venue, current.symbols, current.timeframe, start, end)
         ranges = {s: wh.series_range(current.venue, s, current.timeframe) for s in current.symbols}
         last_bars = {s: (utc(r.last_ts) if r else None) for s, r in ranges.items()}
+        references = {s: _reference(current.venue, s, current.timeframe, end=end, now=now, offline=offline, bar=bar)
+                      for s in current.symbols}
         totals = {k: sum(getattr(r, k) for r in results)
                   for k in ("rows_read", "inserted", "revised", "unchanged", "dropped", "quarantined")}
         empty = [r.symbol for r in results if r.rows_read == 0]
@@ -124,16 +150,16 @@ def build_ingest_asset(universe: UniverseConfig) -> dg.AssetsDefinition:
             "dagster/row_count": sum(r.bars for r in ranges.values() if r),
         }
         if empty:
-            # Not an error: the sample history ends in 2019 (crypto) / 2018 (equities), markets
-            # close on holidays, and a re-run finds nothing new to fetch.
+            # Not an error: a re-run (or the catch-up after `trading ingest sample`) finds nothing
+            # new to fetch, markets close on holidays, ^GSPC's sample ends before ^VIX's.
             metadata["note"] = (f"no new bars for {', '.join(empty)} in this window (already "
                                 "stored, outside the source's history, or no trading)")
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
-                validity_result(name, results),
-                freshness_result(name, last_bars=last_bars, window_end=end, now=now, bar=bar,
-                                 tolerance=freshness_tolerance(current), offline=md.mode == "offline"),
+                validity_result(name, results, held),
+                freshness_result(name, last_bars=last_bars, references=references, bar=bar,
+                                 tolerance=freshness_tolerance(current), offline=offline),
             ],
         )
 

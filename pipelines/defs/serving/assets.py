@@ -5,15 +5,16 @@ writer in DuckDB. This asset copies the tables they need into a new file and ren
 old one (``Warehouse.publish``), so a reader always sees a whole snapshot.
 
 It runs by automation after the ingest assets update, only when their blocking checks passed (an
-invalid batch is never published) and only once no ingest run is in flight. Missing upstream
-partitions do not hold it back (``eager()`` would wait for all ~10k partitions to exist), and a
-missing snapshot is published on the first tick once the checks are green.
+invalid batch is never published), no upstream partition is missing and no ingest run is in flight
+(``ingest/automation.py``): after ``make run`` it publishes ONCE, when the catch-up has settled,
+not after every catch-up chunk.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from ..ingest.automation import after_bars_settle
 from ..ingest.partitions import asset_name, configured_universes
 from ..resources import WarehouseResource
 
@@ -21,10 +22,7 @@ from ..resources import WarehouseResource
 SNAPSHOT_FILE = "market_data.duckdb"
 SNAPSHOT_TABLES = ["market.bars", "market.ingest_batches", "market.quality_issues", "market.quarantine"]
 
-SERVING_CONDITION = (
-    dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
-    & dg.AutomationCondition.all_deps_blocking_checks_passed()
-)
+SERVING_CONDITION = after_bars_settle()
 
 
 @dg.asset(

@@ -25,7 +25,8 @@ from trading_core.market_data.providers.sample import DATASETS
 
 README = PROJECT_ROOT / "README.md"
 PREFIX = ".venv/bin/trading"
-NOT_RUN = {("ingest", "live"): "fetches from the network", ("up",): "starts the Dagster services"}
+NOT_RUN = {("ingest", "live"): "fetches from the network", ("up",): "starts the Dagster services",
+           ("health",): "probes the running services (exit 1 when they are down)"}
 
 
 def _code_lines(text: str) -> Iterator[str]:

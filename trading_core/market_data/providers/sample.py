@@ -26,7 +26,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -221,6 +221,24 @@ RESAMPLED: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
+# Open time of the first and last bar of every served series. The archives are pinned by sha256,
+# so these never change; they let the Dagster definitions bound offline partitions to what the
+# sample holds without parsing 30 MB at load time (a unit test re-derives them from the data).
+COVERAGE: dict[tuple[str, str, str], tuple[datetime, datetime]] = {
+    ("yahoo", "^GSPC", "1d"): (datetime(1999, 1, 4, tzinfo=UTC), datetime(2018, 12, 31, tzinfo=UTC)),
+    ("yahoo", "^IXIC", "1d"): (datetime(1999, 1, 4, tzinfo=UTC), datetime(2018, 12, 31, tzinfo=UTC)),
+    ("yahoo", "^VIX", "1d"): (datetime(1990, 1, 2, tzinfo=UTC), datetime(2024, 6, 20, tzinfo=UTC)),
+    ("coinbase", "BTC/USD", "1h"): (datetime(2017, 7, 1, 11, tzinfo=UTC), datetime(2019, 10, 17, 9, tzinfo=UTC)),
+    ("coinbase", "BTC/USD", "1d"): (datetime(2014, 12, 1, tzinfo=UTC), datetime(2019, 10, 16, tzinfo=UTC)),
+    ("coinbase", "BTC/USD", "4h"): (datetime(2017, 7, 1, 12, tzinfo=UTC), datetime(2019, 10, 17, 4, tzinfo=UTC)),
+}
+
+
+def coverage(venue: str, symbol: str, timeframe: str) -> tuple[datetime, datetime] | None:
+    """Open times of the first and last bar the sample serves for a series; None if not served."""
+    return COVERAGE.get((venue, symbol, timeframe))
+
+
 @lru_cache(maxsize=32)
 def _load(sample_dir: str, venue: str, symbol: str, timeframe: str) -> pl.DataFrame:
     """Parse once per process: the files are immutable and re-reading a 32 MB sdist costs ~0.5 s."""
@@ -249,6 +267,10 @@ class SampleProvider:
 
     def supports(self, venue: str, symbol: str, timeframe: str) -> bool:
         return timeframe in self.timeframes(venue, symbol)
+
+    def coverage(self, venue: str, symbol: str, timeframe: str) -> tuple[datetime, datetime] | None:
+        """First and last open time served for a series (None: not served); no archive is read."""
+        return coverage(venue, symbol, timeframe)
 
     def fetch_ohlcv(self, venue: str, symbol: str, timeframe: str, start: datetime,
                     end: datetime) -> pl.DataFrame:

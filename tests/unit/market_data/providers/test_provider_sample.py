@@ -19,7 +19,7 @@ from trading_core.market_data.providers import (
     UnknownSymbol,
     UnsupportedTimeframe,
 )
-from trading_core.market_data.providers.sample import ARCH_SP500, DEFAULT_SAMPLE_DIR, available
+from trading_core.market_data.providers.sample import ARCH_SP500, COVERAGE, DEFAULT_SAMPLE_DIR, available
 from trading_core.market_data.schema import OHLCV_SCHEMA
 
 
@@ -63,6 +63,11 @@ def test_every_series_has_the_canonical_schema_sorted_unique_and_its_documented_
         assert (df.height, df["ts"][0], df["ts"][-1]) == (rows, first, last), (symbol, tf)
         assert df["ts"].is_sorted() and df["ts"].n_unique() == df.height
         assert df.null_count().sum_horizontal()[0] == 0
+        # The static coverage table (what the Dagster definitions bound offline partitions by)
+        # says exactly what the archives hold, without reading them.
+        assert COVERAGE[(venue, symbol, tf)] == (first, last) == sample_provider.coverage(venue, symbol, tf)
+    assert set(COVERAGE) == set(expected)
+    assert sample_provider.coverage("yahoo", "^DJI", "1d") is None
 
 
 def test_btc_hourly_last_bar_is_2019_10_17_0900_close_8035_88(btc_1h: pl.DataFrame) -> None:

@@ -1,0 +1,99 @@
+"""Overview: pipeline health (ingest batches and data quality), data freshness, alerts, active sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import streamlit as st
+
+from streamlit_app import data_access as da
+from streamlit_app import ui
+from trading_core.paper.reports import ACTIVE_STATES
+from trading_core.timeframes import timeframe_ms
+
+st.title("Overview")
+p = da.paths()
+
+series, source = da.series(p)
+sessions = da.sessions(p)
+alerts = da.alerts(p)
+batches = da.ingest_batches(p)
+counts = da.quality_counts(p)
+
+active = [s for s in sessions if s["state"] in ACTIVE_STATES and s["desired"] != "stopped"]
+warn = [a for a in alerts if a.get("severity") in ("warning", "error")]
+rejected = batches.filter(pl.col("status") != "accepted").height if batches.height else 0
+
+c = st.columns(5)
+c[0].metric("Series stored", len(series), border=True)
+c[1].metric("Bars stored", f"{sum(s['bars'] for s in series):,}", border=True)
+c[2].metric(f"Active sessions (of {len(sessions)})", len(active), border=True)
+c[3].metric(f"Warning alerts (of {len(alerts)})", len(warn), border=True)
+c[4].metric(f"Rejected batches (of {batches.height})", rejected, border=True)
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Data freshness")
+    with ui.guard("data freshness"):
+        if not series:
+            ui.empty("No market data yet — load the offline sample with `trading ingest sample` "
+                     "(or `make run`, which loads it on an empty warehouse).")
+        else:
+            now = datetime.now(UTC)
+            rows = []
+            for s in series:
+                last = s["last_ts"] if s["last_ts"].tzinfo else s["last_ts"].replace(tzinfo=UTC)
+                age = (now - last).total_seconds() * 1000 / timeframe_ms(s["timeframe"])
+                rows.append({"venue": s["venue"], "symbol": s["symbol"], "timeframe": s["timeframe"],
+                             "first bar": s["first_ts"], "last bar": last, "bars": s["bars"],
+                             "age (bars)": round(age), "fresh": age <= p.stale_bars})
+            st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch",
+                         column_config={"fresh": st.column_config.CheckboxColumn(
+                             "fresh", help=f"last bar at most {p.stale_bars} bars old (replay sessions do not need it)")})
+            st.caption(f"read from the {source}; a live session needs fresh data, a replay only stored history.")
+
+    st.subheader("Pipeline health")
+    with ui.guard("pipeline health"):
+        if batches.height == 0:
+            ui.empty("No ingest batch recorded yet — run `trading ingest sample` or start the stack with `make run`.")
+        else:
+            latest = batches.group_by("venue", "symbol", "timeframe", maintain_order=True).first()
+            view = latest.select("venue", "symbol", "timeframe", "status", "received_at", "rows_in", "rows_inserted",
+                                 "rows_quarantined", "reason")
+            st.dataframe(view, hide_index=True, width="stretch",
+                         column_config={"received_at": st.column_config.DatetimeColumn("last batch")})
+            if counts.height:
+                st.markdown("**Data-quality findings** (validation rules, all batches)")
+                st.dataframe(counts, hide_index=True, width="stretch")
+            else:
+                st.success("No data-quality findings in any batch.")
+            st.caption("Dagster runs and asset checks: the Dagster UI (`trading up` prints its URL).")
+
+with right:
+    st.subheader("Active sessions")
+    with ui.guard("active sessions"):
+        if not sessions:
+            ui.empty("No session yet — start one on the Paper trading page or with "
+                     "`trading paper start --template btc-ma-crossover`.")
+        elif not active:
+            st.caption("No session is trading right now. The latest:")
+        for s in (active or sessions[-3:])[::-1]:
+            with st.container(border=True):
+                st.markdown(f"**{s['name']}** `{s['session_id']}` — {ui.state_label(s['state'])}")
+                st.caption(f"{s['strategy']} on {', '.join(s['symbols'])} {s['timeframe']} · {s['feed']} · "
+                           f"{s['bars_processed']:,} bars · equity {ui.money(s['equity'])} · "
+                           f"heartbeat {ui.ago(s['heartbeat_ts'])}")
+                if s.get("stage"):
+                    st.progress(float(s.get("progress") or 0.0), text=f"stage: {s['stage']}")
+
+    st.subheader("Alerts")
+    with ui.guard("alerts"):
+        if not alerts:
+            st.success("No alerts delivered.")
+        else:
+            view = pl.DataFrame([{"delivered": datetime.fromtimestamp(a["delivered_at"], tz=UTC),
+                                  "severity": a.get("severity"), "kind": a.get("kind"),
+                                  "session": a.get("session_id"), "text": a.get("text", "")}
+                                 for a in alerts[:50]])
+            st.dataframe(view, hide_index=True, width="stretch", height=360)

@@ -1,0 +1,85 @@
+"""Small presentation helpers the pages share: guarded sections, empty states, number formats, charts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import streamlit as st
+
+from trading_core.errors import TradingError
+
+log = logging.getLogger("trading.app")
+
+STATE_ICONS = {"running": "🟢", "starting": "🟡", "resuming": "🟡", "pending": "⏳", "paused": "⏸️",
+               "stopped": "⏹️", "completed": "✅", "failed": "🔴", "refused": "⛔", "cancelled": "⏹️"}
+REGIME_COLORS = {"trending_up": "rgba(46, 160, 67, 0.12)", "trending_down": "rgba(218, 54, 51, 0.12)",
+                 "ranging": "rgba(128, 128, 128, 0.10)", "high_vol_stress": "rgba(255, 165, 0, 0.20)"}
+
+
+@contextlib.contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Run one section; our own errors become a one-line message, anything else a short
+    message naming the section (logged with its traceback, never shown in the page)."""
+    try:
+        yield
+    except TradingError as e:
+        st.error(f"{what}: {e}")
+    except Exception as e:  # noqa: BLE001 - a page must keep rendering its other sections
+        log.exception("app section %s failed", what)
+        st.error(f"{what}: unexpected {type(e).__name__}: {str(e)[:300]}")
+
+
+def empty(message: str) -> None:
+    """A clear empty state: what is missing and the command that produces it."""
+    st.info(message, icon="ℹ️")
+
+
+def money(v: Any) -> str:
+    if not isinstance(v, int | float):
+        return "–"
+    return f"{v:,.2f}" if round(v, 2) != 0 else "0.00"  # never "-0.00"
+
+
+def pct(v: Any) -> str:
+    return f"{v * 100:,.2f} %" if isinstance(v, int | float) else "–"
+
+
+def num(v: Any, digits: int = 2) -> str:
+    return f"{v:,.{digits}f}" if isinstance(v, int | float) else "–"
+
+
+def ago(iso: str | None) -> str:
+    """'12 s ago' for an ISO-8601 instant (heartbeats), '–' when unknown."""
+    if not iso:
+        return "–"
+    try:
+        t = datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    s = (datetime.now(UTC) - (t if t.tzinfo else t.replace(tzinfo=UTC))).total_seconds()
+    if s < 120:
+        return f"{s:.0f} s ago"
+    if s < 7200:
+        return f"{s / 60:.0f} min ago"
+    if s < 172800:
+        return f"{s / 3600:.0f} h ago"
+    return f"{s / 86400:.0f} days ago"
+
+
+def state_label(state: str | None) -> str:
+    return f"{STATE_ICONS.get(state or '', '•')} {state or 'unknown'}"
+
+
+def chart_layout(fig: Any, height: int = 420, **kw: Any) -> Any:
+    """One look for every chart: compact margins, legend on top, unified hover."""
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, **kw)
+    return fig
+
+
+def plot(fig: Any, key: str) -> None:
+    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})

@@ -1,0 +1,1 @@
+from alert_receivers import smtp  # noqa: F401  (fixture)
