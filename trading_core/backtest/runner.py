@@ -195,9 +195,9 @@ def check_work(strategy: str, n_variants: int, n_symbols: int, n_bars: int | Non
 
 
 def _default_simulate() -> Callable[..., Any]:
-    from ..engine import simulate_signals
+    from ..trading.batch import trade_signals
 
-    return simulate_signals  # type: ignore[no-any-return]
+    return trade_signals
 
 
 def run_backtest(

@@ -65,7 +65,8 @@ def signal_backtest(bars: pl.DataFrame, proba: F64, config: ModelsConfig) -> dic
     """Long when the probability is above ``entry_threshold``, flat below ``exit_threshold``; the
     engine fills at the next open with ``fee_bps``; metrics by ``analytics.compute_metrics``."""
     from ..analytics.metrics import compute_metrics
-    from ..engine import FeeTier, MarketModel, simulate_signals
+    from ..engine import FeeTier, MarketModel
+    from ..trading.batch import trade_signals as simulate_signals
 
     b = bars.sort("ts")
     arr = {c: b[c].cast(pl.Float64).to_numpy().reshape(-1, 1) for c in ("open", "high", "low", "close", "volume")}

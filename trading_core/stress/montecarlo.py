@@ -164,8 +164,8 @@ def run_chunk(chunk: MCChunk) -> ChunkResult:
     """Run one chunk: draw its paths and its execution model from its own seed, trade them."""
     from ..backtest.runner import position_rules_for, protection_for, warmed_signals
     from ..backtest.stepped import run_stepped
-    from ..engine import simulate_signals
     from ..strategies import get_strategy
+    from ..trading.batch import trade_signals as simulate_signals
 
     rng = np.random.default_rng(np.random.SeedSequence(chunk.seed))
     n = chunk.n_paths

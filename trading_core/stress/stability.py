@@ -108,8 +108,9 @@ def evaluate_grid(task: GridTask) -> tuple[tuple[int, str], Surface]:
     (a strategy refusing the parameters, e.g. fast >= slow) score NaN."""
     from ..analytics.metrics import compute_metrics
     from ..backtest.runner import warmed_signals
-    from ..engine import MarketModel, simulate_signals
+    from ..engine import MarketModel
     from ..strategies import get_strategy
+    from ..trading.batch import trade_signals as simulate_signals
 
     sw, b, f = task.sweep, task.bars, task.first
     hist = Bars(ts=b.ts[:f], open=b.open[:f], high=b.high[:f], low=b.low[:f], close=b.close[:f],
