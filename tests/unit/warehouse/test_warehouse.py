@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -113,32 +114,36 @@ def test_symbols_are_checked_before_any_query(wh: Warehouse) -> None:
 
 
 def test_lock_conflict_is_retried_then_reported_as_busy(tmp_path: Path) -> None:
-    import multiprocessing as mp
-
+    # A separate interpreter holds the write lock (DuckDB locks per process). A plain
+    # subprocess, not multiprocessing's spawn: spawn re-imports ``__main__``, which an
+    # earlier in-process test (Streamlit's AppTest) may have pointed at an app script.
     path = tmp_path / "locked.duckdb"
     Warehouse(path).migrate()
-    ctx = mp.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
-    holder.start()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert ready.wait(30)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         sleeps: list[float] = []
         with pytest.raises(WarehouseBusy, match="locked"), connect(path, deadline_s=0.3, sleep=sleeps.append):
             pass
         assert sleeps and all(s <= 1.0 for s in sleeps)
     finally:
-        release.set()
-        holder.join(30)
+        holder.communicate("release\n", timeout=30)
     with connect(path, read_only=True) as con:  # free again once the holder is gone
         assert con.execute("SELECT 1").fetchall() == [(1,)]
 
 
-def _hold_lock(path: str, ready, release) -> None:  # type: ignore[no-untyped-def]
-    con = duckdb.connect(path)
-    ready.set()
-    release.wait(30)
-    con.close()
+_HOLD_LOCK = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+con.close()
+"""
 
 
 def test_snapshot_is_published_atomically_and_readable(wh: Warehouse, tmp_path: Path) -> None:
