@@ -206,7 +206,10 @@ def _loader(text: str, source: str, max_depth: int) -> _CheckedLoader:
 
 def compose_yaml(text: str, source: str = "<yaml>", *, max_depth: int = MAX_YAML_DEPTH) -> yaml.Node | None:
     """The checked node graph of ``text`` (``None`` for an empty document)."""
-    loader = _loader(text, source, max_depth)
+    try:
+        loader = _loader(text, source, max_depth)  # the reader refuses NUL and control characters here
+    except yaml.YAMLError as e:
+        raise _syntax(source, e) from None
     try:
         node = loader.get_single_node()
         if node is not None:

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--timeframe", required=True, choices=list(TIMEFRAME_MS))
     f.add_argument("--calendar", choices=["crypto", "equity"], default=None,
                    help="trading calendar for gap detection (default: equity for venue yahoo)")
+    f.add_argument("--batch-rows", type=_batch_rows, default=None, metavar="N",
+                   help="read CSV and Parquet N rows at a time (default 250000): memory follows N, "
+                        "not the file's size; the file is still written as one batch")
     f.add_argument("--json", action="store_true", help="print the report as JSON")
     f.set_defaults(handler=_file)
 
@@ -56,6 +59,16 @@ def _symbol(v: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _batch_rows(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if not 1_000 <= n <= 10_000_000 or len(v) > 12:
+        raise argparse.ArgumentTypeError(f"{v[:40]!r}: expected a whole number of rows from 1000 to 10000000")
+    return n
+
+
 def _venue(v: str) -> str:
     try:
         return check_venue(v)
@@ -73,16 +86,15 @@ def _warehouse(cfg: TradingConfig) -> Warehouse:
 
 def _file(args: argparse.Namespace) -> int:
     from ..config import load_config
-    from ..market_data.ingest import ingest_frame
-    from ..market_data.normalize import read_bar_file
+    from ..market_data.ingest import ingest_file
+    from ..market_data.normalize import check_bar_file
 
     cfg = load_config(args.config)
-    raw = read_bar_file(args.path)  # raises InvalidInput with a one-line reason
+    check_bar_file(args.path)  # kind and size: one-line refusal before the warehouse is opened
     calendar: Calendar = args.calendar or ("equity" if args.venue == "yahoo" else "crypto")
-    result = ingest_frame(_warehouse(cfg), raw, venue=args.venue, symbol=args.symbol,
-                          timeframe=args.timeframe, source=f"file:{args.path.name}",
-                          validation=cfg.market_data.validation, calendar=calendar,
-                          write_rejected=False)
+    result = ingest_file(_warehouse(cfg), args.path, venue=args.venue, symbol=args.symbol,
+                         timeframe=args.timeframe, validation=cfg.market_data.validation, calendar=calendar,
+                         batch_rows=args.batch_rows)
     _print([result], args.json)
     if result.batch_rejected:
         print(f"trading: {args.path}: rejected: {result.reject_reason}", file=sys.stderr)

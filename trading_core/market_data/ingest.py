@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import polars as pl
@@ -111,6 +112,63 @@ def ingest_frame(
     now = now or datetime.now(UTC)
     report = validate(raw, timeframe=timeframe, now=now, validation=validation or ValidationConfig(),
                       calendar=calendar)
+    return record_report(warehouse, report, venue=venue, symbol=symbol, timeframe=timeframe, source=source,
+                         write_rejected=write_rejected, fetched_ranges=fetched_ranges)
+
+
+def ingest_file(
+    warehouse: Warehouse,
+    path: str | Path,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    now: datetime | None = None,
+    validation: ValidationConfig | None = None,
+    calendar: Calendar = "crypto",
+    batch_rows: int | None = None,
+) -> IngestResult:
+    """Validate a bar file and write it as ONE batch; a rejected file leaves the warehouse as it was.
+
+    CSV and Parquet are read ``batch_rows`` rows at a time (``normalize.BarFileBatches``), so the
+    file's text is never held whole: memory grows with the typed rows the series rules need, not
+    with the text. The report is the one ``ingest_frame`` would give for the file read whole; a
+    file the batched reader cannot read (ragged rows, odd quoting) is read whole instead."""
+    from .normalize import BAR_BATCH_ROWS, StreamUnreadable, open_bar_batches, read_bar_file
+    from .validation import validate_bar_batches
+
+    check_venue(venue)
+    check_symbol(symbol)
+    timeframe_ms(timeframe)
+    now = now or datetime.now(UTC)
+    cfg = validation or ValidationConfig()
+    batches = open_bar_batches(path, batch_rows=batch_rows or BAR_BATCH_ROWS)
+    report: ValidationReport | None = None
+    if batches is not None:
+        try:
+            report = validate_bar_batches(iter(batches), batches, timeframe=timeframe, now=now, config=cfg,
+                                          calendar=calendar)
+        except StreamUnreadable:
+            report = None
+    if report is None:
+        report = validate(read_bar_file(path), timeframe=timeframe, now=now, validation=cfg, calendar=calendar)
+    return record_report(warehouse, report, venue=venue, symbol=symbol, timeframe=timeframe,
+                         source=f"file:{Path(path).name}", write_rejected=False)
+
+
+def record_report(
+    warehouse: Warehouse,
+    report: ValidationReport,
+    *,
+    venue: str,
+    symbol: str,
+    timeframe: str,
+    source: str,
+    write_rejected: bool = True,
+    fetched_ranges: Sequence[tuple[datetime, datetime]] = (),
+) -> IngestResult:
+    """Write a validated batch in one transaction (or, rejected, record it unless ``write_rejected``
+    is False) and say what happened."""
     counts = report.rule_counts()
     actions = {i.rule: str(getattr(i.action, "value", i.action)) for i in report.issues}
     if report.batch_rejected and not write_rejected:

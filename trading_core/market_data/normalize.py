@@ -14,7 +14,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ _ZERO_OFFSET = r"[+-]00:?00$"
 
 # Limits that keep one bad file from taking the machine down (a 2 GB sparse file used to end in a
 # polars panic or SIGABRT). Files above MAX_BAR_FILE_BYTES are refused before they are opened;
-# TRADING_MAX_BAR_FILE_MB raises or lowers that limit for one run.
-MAX_BAR_FILE_BYTES = 512 * 1024 * 1024
+# TRADING_MAX_BAR_FILE_MB raises or lowers that limit for one run. CSV and Parquet are read in
+# batches of BAR_BATCH_ROWS rows (``BarFileBatches``), so the file's text is never held whole.
+MAX_BAR_FILE_BYTES = 2 * 1024 * 1024 * 1024
+BAR_BATCH_ROWS = 250_000
 MAX_BAR_FILE_ENV = "TRADING_MAX_BAR_FILE_MB"
 # JSON is parsed into Python objects (many times the file size in memory): a lower limit.
 MAX_JSON_BYTES = 64 * 1024 * 1024
@@ -69,6 +71,97 @@ def read_bar_file(path: str | Path, *, max_bytes: int | None = None) -> pl.DataF
             raise InvalidInput(f"{p}: {_human(size)} is over the {_human(MAX_JSON_BYTES)} limit for JSON bar "
                                f"files; convert it to CSV or Parquet")
         return _guard(p, "JSON", lambda: _read_json(p))
+    raise InvalidInput(f"{p}: unsupported file type {suffix!r}; expected .csv, .parquet or .json")
+
+
+class StreamUnreadable(Exception):  # noqa: N818 - internal signal, never shown
+    """The batched reader could not read the file (ragged rows, odd quoting): read it whole."""
+
+
+class BarFileBatches:
+    """A CSV or Parquet bar file as consecutive raw frames of at most ``batch_rows`` rows.
+
+    Each iteration reads the file again from the start (the validator reads it once; the
+    quarantine a second time, only for the rows it keeps as received). Frames are what
+    ``read_bar_file`` would return for the same rows (CSV cells as text, yfinance daily stamps
+    localised by the same rule decided over the whole file), so validation gives the same report.
+    A reader failure raises ``StreamUnreadable``; more than ``MAX_BAR_ROWS`` rows ``InvalidInput``.
+    """
+
+    def __init__(self, path: Path, kind: str, batch_rows: int) -> None:
+        self.path, self.kind, self.batch_rows = path, kind, batch_rows
+        self._localise: tuple[str, bool] | None = None
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        seen = 0
+        try:
+            for batch in self._read():
+                seen += batch.height
+                if seen > MAX_BAR_ROWS:
+                    raise _too_many_rows(self.path, MAX_BAR_ROWS)
+                yield self._localised(batch)
+        except InvalidInput:
+            raise
+        except (Exception, pl.exceptions.PanicException) as e:  # noqa: BLE001 - any reader failure
+            raise StreamUnreadable(_first_line(e)) from None
+
+    def raw_json(self, row_ids: pl.Series) -> pl.DataFrame:
+        """The rows ``row_ids`` as received, one JSON object each (the quarantine's ``raw``)."""
+        from .validation import raw_json
+
+        wanted = row_ids.sort()
+        parts: list[pl.DataFrame] = []
+        offset = 0
+        for batch in self:
+            if wanted.len() and int(wanted[-1]) < offset:
+                break
+            parts.append(raw_json(batch, wanted, offset))
+            offset += batch.height
+        return pl.concat(parts) if parts else pl.DataFrame(schema={"row_id": pl.Int64, "raw": pl.Utf8})
+
+    def _read(self) -> Iterator[pl.DataFrame]:
+        if self.kind == "Parquet":
+            import pyarrow.parquet as pq
+
+            for rb in pq.ParquetFile(self.path).iter_batches(batch_size=self.batch_rows):
+                yield pl.from_arrow(rb)  # type: ignore[misc]
+            return
+        lf = pl.scan_csv(self.path, infer_schema=False, encoding="utf8-lossy")
+        yield from lf.collect_batches(chunk_size=self.batch_rows)
+
+    def _localised(self, batch: pl.DataFrame) -> pl.DataFrame:
+        if self.kind != "CSV":
+            return batch
+        if self._localise is None:
+            col = _date_column(batch)
+            self._localise = (col or "", col is not None and _has_local_stamps(
+                pl.scan_csv(self.path, infer_schema=False, encoding="utf8-lossy").select(pl.col(col)), col))
+        col, yes = self._localise
+        return _localise_column(batch, col) if yes else batch
+
+
+def open_bar_batches(path: str | Path, *, batch_rows: int = BAR_BATCH_ROWS,
+                     max_bytes: int | None = None) -> BarFileBatches | None:
+    """A CSV or Parquet file, checked like ``read_bar_file`` (kind, size, binary content, Parquet
+    footer), as ``BarFileBatches``; ``None`` for a kind read whole (JSON) or an empty file."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    size = check_bar_file(p, max_bytes=max_bytes)
+    if batch_rows < 1:
+        raise InvalidInput(f"batch size {batch_rows}: expected a whole number of rows >= 1")
+    if suffix in (".csv", ".txt", ".tsv"):
+        with open(p, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+        if b"\x00" in head:
+            raise InvalidInput(f"{p}: binary content, not a CSV text file")
+        if size <= _SNIFF_BYTES and not head.strip():
+            return None
+        return BarFileBatches(p, "CSV", batch_rows)
+    if suffix in (".parquet", ".pq"):
+        _guard(p, "Parquet", lambda: _check_parquet_footer(p))
+        return BarFileBatches(p, "Parquet", batch_rows)
+    if suffix == ".json":
+        return None
     raise InvalidInput(f"{p}: unsupported file type {suffix!r}; expected .csv, .parquet or .json")
 
 
@@ -148,6 +241,12 @@ def _too_many_rows(p: Path, n: int) -> InvalidInput:
 
 def _read_parquet(p: Path) -> pl.DataFrame:
     """Check the footer (rows, columns, decoded size) before decoding anything."""
+    _check_parquet_footer(p)
+    return pl.read_parquet(p)
+
+
+def _check_parquet_footer(p: Path) -> pl.DataFrame:
+    """Refuse a Parquet file whose footer says it is not readable or over the limits."""
     try:
         import pyarrow.parquet as pq
 
@@ -162,7 +261,7 @@ def _read_parquet(p: Path) -> pl.DataFrame:
     if decoded > MAX_PARQUET_DECODED_BYTES:
         raise InvalidInput(f"{p}: decodes to {_human(decoded)}, over the {_human(MAX_PARQUET_DECODED_BYTES)} "
                            f"limit for a bar file")
-    return pl.read_parquet(p)
+    return pl.DataFrame()
 
 
 def _read_csv(p: Path, size: int) -> pl.DataFrame:
@@ -231,13 +330,27 @@ def _localise_trading_dates(df: pl.DataFrame) -> pl.DataFrame:
     then require daily bars on the midnight grid. Only a text column named "Date" whose stamps
     carry a non-zero offset is touched; anything else is left for the validator to judge.
     """
-    col = next((c for c in df.columns if c.replace("\ufeff", "").strip().lower() == "date"), None)
-    if col is None or df.schema[col] != pl.Utf8:
+    col = _date_column(df)
+    if col is None or not _has_local_stamps(df.lazy().select(col), col):
         return df
+    return _localise_column(df, col)
+
+
+def _date_column(df: pl.DataFrame) -> str | None:
+    col = next((c for c in df.columns if c.replace("\ufeff", "").strip().lower() == "date"), None)
+    return col if col is not None and df.schema[col] == pl.Utf8 else None
+
+
+def _has_local_stamps(lf: pl.LazyFrame, col: str) -> bool:
+    """Any stamp of ``col`` carries a non-zero exchange offset: the whole column is localised."""
+    v = pl.col(col).str.strip_chars()
+    return bool(lf.select((v.str.contains(_LOCAL_STAMP_PL) & ~v.str.contains(_ZERO_OFFSET)).any())
+                .collect().item())
+
+
+def _localise_column(df: pl.DataFrame, col: str) -> pl.DataFrame:
     v = pl.col(col).str.strip_chars()
     local = v.str.contains(_LOCAL_STAMP_PL)
-    if not df.select((local & ~v.str.contains(_ZERO_OFFSET)).any()).item():
-        return df
     return df.with_columns(
         pl.when(local).then(pl.concat_str(v.str.slice(0, 10), pl.lit("T00:00:00Z"))).otherwise(pl.col(col))
         .alias(col))

@@ -6,9 +6,10 @@ section 3 states the contract (reject / quarantine / drop / repair / flag).
 
 from __future__ import annotations
 
-from .core import validate_bars
+from .core import RawRows, raw_json, validate_bar_batches, validate_bars
 from .parse import ALIASES, MALFORMED_COLUMN
 from .report import Issue, ValidationReport
 from .rules import RULES, Action, Rule
 
-__all__ = ["ALIASES", "MALFORMED_COLUMN", "RULES", "Action", "Issue", "Rule", "ValidationReport", "validate_bars"]
+__all__ = ["ALIASES", "MALFORMED_COLUMN", "RULES", "Action", "Issue", "RawRows", "Rule", "ValidationReport",
+           "raw_json", "validate_bar_batches", "validate_bars"]

@@ -7,8 +7,9 @@ polars expressions over the whole batch; Python only touches the few offending r
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -17,7 +18,7 @@ from ...config import ValidationConfig
 from ...errors import InvalidInput
 from ...timeframes import timeframe_ms
 from ..schema import PRICE_COLUMNS
-from .parse import VALUE_COLUMNS, Parsed, parse, to_polars
+from .parse import VALUE_COLUMNS, Parsed, parse, parse_batches, to_polars
 from .report import (
     ACCEPTED_SCHEMA,
     DROPPED_SCHEMA,
@@ -102,6 +103,20 @@ def _group_issues(rows: pl.DataFrame) -> list[Issue]:
     return out
 
 
+class RawRows(Protocol):
+    """Where the quarantine reads offending rows as received when the payload is not held in
+    memory (a streamed file): ``raw_json(row_ids)`` -> frame of row_id, raw (JSON text)."""
+
+    def raw_json(self, row_ids: pl.Series) -> pl.DataFrame: ...
+
+
+def raw_json(source: pl.DataFrame, row_ids: pl.Series, offset: int = 0) -> pl.DataFrame:
+    """The rows ``row_ids`` of ``source`` (whose first row is row ``offset`` of the payload)."""
+    ids = row_ids.filter((row_ids >= offset) & (row_ids < offset + source.height)) - offset
+    out = _raw_json(source, ids)
+    return out.with_columns(pl.col("row_id") + offset) if offset else out
+
+
 def _raw_json(source: pl.DataFrame, row_ids: pl.Series) -> pl.DataFrame:
     """The offending rows exactly as received, one JSON object each (keys = source columns)."""
     sub = source.with_row_index("__row_id").filter(pl.col("__row_id").is_in(row_ids.implode()))
@@ -116,14 +131,15 @@ def _raw_json(source: pl.DataFrame, row_ids: pl.Series) -> pl.DataFrame:
     return raw
 
 
-def _quarantine(rows: pl.DataFrame, source: pl.DataFrame) -> pl.DataFrame:
+def _quarantine(rows: pl.DataFrame, source: pl.DataFrame | RawRows) -> pl.DataFrame:
     if rows.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
     out = rows.select(
         pl.col("row_id"), pl.col("rule"), pl.col("detail"),
         pl.col("ts").cast(pl.Datetime("ms", "UTC")),
         *[pl.col(x).cast(pl.Float64) for x in VALUE_COLUMNS],
-    ).join(_raw_json(source, rows.get_column("row_id")), on="row_id", how="left")
+    ).join(_raw_json(source, rows.get_column("row_id")) if isinstance(source, pl.DataFrame)
+           else source.raw_json(rows.get_column("row_id")), on="row_id", how="left")
     return out.sort("row_id").select(list(QUARANTINE_SCHEMA)).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -295,6 +311,35 @@ def validate_bars(
     parsed = parse(df)
     if not isinstance(parsed, Parsed):
         return rejected_report(df.height, parsed)
+    return _validate_parsed(parsed, tf, timeframe, now_ms, horizon_ms, cfg, expect_complete_last, calendar)
+
+
+def validate_bar_batches(
+    batches: Iterator[pl.DataFrame],
+    raw_rows: RawRows,
+    *,
+    timeframe: str,
+    now: datetime,
+    config: ValidationConfig | None = None,
+    expect_complete_last: bool = False,
+    calendar: Calendar = "crypto",
+) -> ValidationReport:
+    """``validate_bars`` of a payload given as consecutive batches (a file too large to hold as
+    text): each batch is parsed as it comes, the whole-column verdicts and the series rules
+    (order, duplicates, gaps, spikes, stale runs) run once over the typed rows of all of them, and
+    quarantined rows are read back as received through ``raw_rows``. Same report as
+    ``validate_bars`` of the concatenated batches; row numbers are relative to the payload."""
+    tf = timeframe_ms(timeframe)
+    if calendar not in ("crypto", "equity"):
+        raise InvalidInput(f"unknown calendar {calendar!r}; expected 'crypto' or 'equity'")
+    if now.tzinfo is None:
+        raise InvalidInput("now must be timezone-aware (UTC)")
+    cfg = config or ValidationConfig()
+    now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
+    horizon_ms = now_ms + cfg.future_tolerance_bars * tf
+    parsed, rows = parse_batches(batches, source=raw_rows)
+    if not isinstance(parsed, Parsed):
+        return rejected_report(rows, parsed)
     return _validate_parsed(parsed, tf, timeframe, now_ms, horizon_ms, cfg, expect_complete_last, calendar)
 
 

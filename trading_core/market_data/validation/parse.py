@@ -8,6 +8,7 @@ become per-row detail columns (``*_bad``) that the row rules turn into quarantin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,52 +125,130 @@ def _fmt(e: pl.Expr) -> pl.Expr:
     return e.cast(pl.Utf8).str.slice(0, 60)
 
 
-def parse_ts(s: pl.Series) -> tuple[pl.DataFrame, list[Issue]]:
-    """``ts`` to Int64 epoch ms with per-row problems; batch problems as reject issues."""
-    name = s.name
-    f = pl.DataFrame({"v": s})
-    dt = s.dtype
-    offgrid = pl.lit(False)
+# ############# Columns, batch by batch ############# #
+# A file too large to hold as text is parsed batch by batch: each batch yields its typed rows
+# (row-wise, so identical to parsing the whole column at once) and a few statistics; the
+# batch-level verdicts (epoch unit, naive stamps, an unparseable column) are then decided ONCE on
+# the statistics of every batch. ``parse`` is the one-batch case of the same code.
+
+
+@dataclass
+class _ColumnStats:
+    """What the whole-column verdicts need, summed over batches."""
+
+    kind: str
+    dtype: Any
+    rows: int = 0
+    n_naive: int = 0
+    ex_naive: Any = None
+    n_num: int = 0
+    n_text: int = 0
+    nums: list[pl.Series] = field(default_factory=list)  # finite epoch numbers (median of the unit)
+    first: Any = None  # first non-null value as received (for examples)
+    n_parsed: int = 0  # values that parsed (value columns)
+
+
+def _ts_kind(dt: Any) -> str:
     if isinstance(dt, pl.Datetime):
-        if dt.time_zone is None:
-            ex = s.drop_nulls().head(1).to_list()
-            return f, [issue("ts.tz_naive", s.len(),
-                             f"column {name!r} is a datetime without time zone (e.g. {ex[0] if ex else None}); "
-                             "store UTC with a zone (add 'Z' or '+00:00') or epoch milliseconds")]
-        unit = dt.time_unit or "us"
+        return "datetime" if dt.time_zone is not None else "naive_datetime"
+    if dt == pl.Date:
+        return "date"
+    if dt.is_integer() or dt.is_float():
+        return "numeric"
+    if dt in (pl.Utf8, pl.Categorical) or isinstance(dt, pl.Enum):
+        return "string"
+    return "other"
+
+
+def _first_non_null(s: pl.Series) -> Any:
+    ex = s.drop_nulls().head(1).to_list()
+    return ex[0] if ex else None
+
+
+def _ts_rows(s: pl.Series, st: _ColumnStats) -> pl.DataFrame:
+    """Typed ts rows (ts, ts_bad, ts_offgrid) of one batch; updates the column's statistics."""
+    f = pl.DataFrame({"v": s})
+    st.rows += s.len()
+    kind = st.kind
+    if st.first is None and kind != "string":
+        st.first = _first_non_null(s)
+    if kind == "numeric":
+        f = f.with_columns(pl.col("v").cast(pl.Float64))
+        col = f.get_column("v")
+        st.nums.append(col.filter(col.is_finite()))
+        return _numeric_ts_rows(f)
+    if kind == "string":
+        return _string_ts_rows(f.with_columns(pl.col("v").cast(pl.Utf8).str.strip_chars()), st)
+    if kind == "datetime":
+        dt = s.dtype
+        unit = dt.time_unit or "us"  # type: ignore[union-attr]
         per_ms = {"ms": 1, "us": 1_000, "ns": 1_000_000}[unit]
         epoch = pl.col("v").dt.epoch(unit)
-        ms = epoch.floordiv(per_ms)
-        offgrid = (epoch % per_ms) != 0
-        bad = pl.when(pl.col("v").is_null()).then(pl.lit("missing ts"))
-    elif dt == pl.Date:
-        ms = pl.col("v").cast(pl.Datetime("ms")).dt.epoch("ms")
-        bad = pl.when(pl.col("v").is_null()).then(pl.lit("missing ts"))
-    elif dt.is_integer() or dt.is_float():
-        return _numeric_ts(f.with_columns(pl.col("v").cast(pl.Float64)), name)
-    elif dt in (pl.Utf8, pl.Categorical) or isinstance(dt, pl.Enum):
-        return _string_ts(f.with_columns(pl.col("v").cast(pl.Utf8).str.strip_chars()), name)
-    else:
-        return f, [issue("dtype.unparseable_column", s.len(), f"column {name!r} has type {dt}, not a timestamp")]
-    out = f.select(ts=ms.cast(pl.Int64), ts_bad=bad.otherwise(None).cast(pl.Utf8), ts_offgrid=offgrid)
-    return out, []
+        return f.select(ts=epoch.floordiv(per_ms).cast(pl.Int64),
+                        ts_bad=pl.when(pl.col("v").is_null()).then(pl.lit("missing ts")).otherwise(None).cast(pl.Utf8),
+                        ts_offgrid=(epoch % per_ms) != 0)
+    if kind == "date":
+        return f.select(ts=pl.col("v").cast(pl.Datetime("ms")).dt.epoch("ms").cast(pl.Int64),
+                        ts_bad=pl.when(pl.col("v").is_null()).then(pl.lit("missing ts")).otherwise(None).cast(pl.Utf8),
+                        ts_offgrid=pl.lit(False))
+    return f  # naive datetime / other: the verdict rejects the batch
 
 
-def _numeric_ts(f: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[Issue]]:
-    """Epoch numbers: decide the unit for the batch, then judge each row."""
-    v = pl.col("v")
-    finite = f.get_column("v").filter(f.get_column("v").is_finite())
-    if finite.len() == 0:
-        return f, [issue("dtype.unparseable_column", f.height, f"column {name!r} holds no timestamp")]
-    med = float(finite.abs().median())  # type: ignore[arg-type]
+def _ts_verdict(st: _ColumnStats, name: str) -> list[Issue]:
+    """The batch-level reject issues of the ts column, on the statistics of every batch."""
+    n = st.rows
+    if st.kind == "naive_datetime":
+        return [issue("ts.tz_naive", n,
+                      f"column {name!r} is a datetime without time zone (e.g. {st.first}); "
+                      "store UTC with a zone (add 'Z' or '+00:00') or epoch milliseconds")]
+    if st.kind == "other":
+        return [issue("dtype.unparseable_column", n, f"column {name!r} has type {st.dtype}, not a timestamp")]
+    if st.kind == "numeric":
+        finite = pl.concat(st.nums) if st.nums else pl.Series([], dtype=pl.Float64)
+        if finite.len() == 0:
+            return [issue("dtype.unparseable_column", n, f"column {name!r} holds no timestamp")]
+        return _epoch_unit(float(finite.abs().median()), name, n, "since 1970-01-01 UTC")  # type: ignore[arg-type]
+    if st.kind == "string":
+        if st.n_naive:
+            return [issue("ts.tz_naive", n,
+                          f"{st.n_naive} value(s) of column {name!r} such as {st.ex_naive!r} have no UTC offset; "
+                          "add 'Z' or '+00:00' (or use epoch milliseconds)")]
+        if st.n_num > st.n_text:
+            nums = pl.concat(st.nums)
+            found = _epoch_unit(float(nums.abs().median()), name, n, "")  # type: ignore[arg-type]
+            if found:
+                return found
+        if st.n_num + st.n_text == 0 and n:
+            ex = st.first
+            return [issue("dtype.unparseable_column", n,
+                          f"column {name!r} holds no timestamp (e.g. {ex[:40] if ex else None!r})")]
+    return []
+
+
+def _epoch_unit(med: float, name: str, n: int, since: str) -> list[Issue]:
+    """Epoch numbers must be milliseconds: a median in seconds or micro/nanoseconds rejects."""
     if med < EPOCH_MS_MIN:
-        return f, [issue("ts.epoch_seconds", f.height,
-                         f"column {name!r} looks like epoch seconds (median {med:.0f}), expected milliseconds "
-                         "since 1970-01-01 UTC: multiply by 1000")]
+        return [issue("ts.epoch_seconds", n,
+                      f"column {name!r} looks like epoch seconds (median {med:.0f}), expected milliseconds "
+                      "since 1970-01-01 UTC: multiply by 1000")]
     if med >= EPOCH_MS_MAX:
-        return f, [issue("ts.epoch_unit", f.height,
-                         f"column {name!r} looks like epoch micro- or nanoseconds (median {med:.3g}), "
-                         "expected milliseconds since 1970-01-01 UTC")]
+        tail = f"milliseconds {since}" if since else "milliseconds"
+        return [issue("ts.epoch_unit", n,
+                      f"column {name!r} looks like epoch micro- or nanoseconds (median {med:.3g}), "
+                      f"expected {tail}")]
+    return []
+
+
+def parse_ts(s: pl.Series) -> tuple[pl.DataFrame, list[Issue]]:
+    """``ts`` to Int64 epoch ms with per-row problems; batch problems as reject issues."""
+    st = _ColumnStats(_ts_kind(s.dtype), s.dtype)
+    rows = _ts_rows(s, st)
+    return rows, _ts_verdict(st, s.name)
+
+
+def _numeric_ts_rows(f: pl.DataFrame) -> pl.DataFrame:
+    """Epoch numbers (the unit is decided for the whole column): judge each row."""
+    v = pl.col("v")
     bad = (
         pl.when(v.is_null() | v.is_nan()).then(pl.lit("missing ts"))
         .when(v.is_infinite()).then(pl.lit("infinite ts"))
@@ -177,15 +256,14 @@ def _numeric_ts(f: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[Issue]]:
         .then(pl.format("epoch {} outside the millisecond range", _fmt(v.cast(pl.Int64, strict=False))))
         .when(v != v.floor()).then(pl.format("fractional epoch ms {}", _fmt(v)))
     )
-    out = f.select(
+    return f.select(
         ts=pl.when(bad.is_null()).then(v).cast(pl.Int64, strict=False),
         ts_bad=bad.otherwise(None).cast(pl.Utf8),
         ts_offgrid=pl.lit(False),
     )
-    return out, []
 
 
-def _string_ts(f: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[Issue]]:
+def _string_ts_rows(f: pl.DataFrame, st: _ColumnStats) -> pl.DataFrame:
     """ISO-8601 with an offset, a bare date (the trading date, 00:00 UTC), or epoch ms as text."""
     v = pl.col("v")
     numeric = v.str.contains(_NUMERIC_TS)
@@ -196,29 +274,17 @@ def _string_ts(f: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[Issue]]:
         naive=iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
         day=v.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
     )
+    if st.first is None:
+        st.first = _first_non_null(f.get_column("v"))
     n_naive = int(f.get_column("naive").is_not_null().sum())
-    if n_naive:
-        ex = f.filter(pl.col("naive").is_not_null()).get_column("v").head(1).to_list()[0]
-        return f, [issue("ts.tz_naive", f.height,
-                         f"{n_naive} value(s) of column {name!r} such as {ex!r} have no UTC offset; "
-                         "add 'Z' or '+00:00' (or use epoch milliseconds)")]
+    if n_naive and st.ex_naive is None:
+        st.ex_naive = f.filter(pl.col("naive").is_not_null()).get_column("v").head(1).to_list()[0]
+    st.n_naive += n_naive
     nums = f.get_column("num").drop_nulls()
-    n_num = nums.len()
-    n_text = int((f.get_column("aware").is_not_null() | f.get_column("day").is_not_null()).sum())
-    if n_num > n_text:
-        med = float(nums.abs().median())  # type: ignore[arg-type]
-        if med < EPOCH_MS_MIN:
-            return f, [issue("ts.epoch_seconds", f.height,
-                             f"column {name!r} looks like epoch seconds (median {med:.0f}), expected "
-                             "milliseconds since 1970-01-01 UTC: multiply by 1000")]
-        if med >= EPOCH_MS_MAX:
-            return f, [issue("ts.epoch_unit", f.height,
-                             f"column {name!r} looks like epoch micro- or nanoseconds (median {med:.3g}), "
-                             "expected milliseconds")]
-    if n_num + n_text == 0 and f.height:
-        ex = f.get_column("v").drop_nulls().head(1).to_list()
-        return f, [issue("dtype.unparseable_column", f.height,
-                         f"column {name!r} holds no timestamp (e.g. {ex[0][:40] if ex else None!r})")]
+    st.n_num += nums.len()
+    if nums.len():
+        st.nums.append(nums)
+    st.n_text += int((f.get_column("aware").is_not_null() | f.get_column("day").is_not_null()).sum())
     num = pl.col("num")
     aware_us = pl.col("aware").dt.epoch("us")
     day_ms = pl.col("day").dt.epoch("ms")
@@ -230,25 +296,29 @@ def _string_ts(f: pl.DataFrame, name: str) -> tuple[pl.DataFrame, list[Issue]]:
         .then(pl.format("not a timestamp: {}", _fmt(v)))
     )
     ms = pl.coalesce(num.cast(pl.Int64, strict=False), aware_us.floordiv(1000), day_ms)
-    out = f.select(
+    return f.select(
         ts=pl.when(bad.is_null()).then(ms).cast(pl.Int64),
         ts_bad=bad.otherwise(None).cast(pl.Utf8),
         ts_offgrid=(aware_us % 1000).fill_null(0) != 0,
     )
-    return out, []
 
 
-def parse_value(s: pl.Series, canon: str) -> tuple[pl.DataFrame, list[Issue]]:
-    """A price or volume column to Float64; text that is not a plain number is a row problem."""
-    name, dt = s.name, s.dtype
+def _value_kind(dt: Any) -> str:
+    if dt.is_numeric():
+        return "numeric"
+    if dt in (pl.Utf8, pl.Categorical) or isinstance(dt, pl.Enum):
+        return "string"
+    return "other"
+
+
+def _value_rows(s: pl.Series, canon: str, st: _ColumnStats) -> pl.DataFrame:
+    """A price or volume column of one batch to Float64 plus its per-row problem text."""
     f = pl.DataFrame({"v": s})
     bad_col = f"{canon}_bad"
-    if dt.is_numeric():
+    st.rows += s.len()
+    if st.kind == "numeric":
         out = f.select(pl.col("v").cast(pl.Float64).alias(canon), pl.lit(None, pl.Utf8).alias(bad_col))
-        if out.get_column(canon).null_count() == out.height:
-            return out, [issue("dtype.unparseable_column", s.len(), f"column {name!r} is entirely missing")]
-        return out, []
-    if dt in (pl.Utf8, pl.Categorical) or isinstance(dt, pl.Enum):
+    elif st.kind == "string":
         txt = pl.col("v").cast(pl.Utf8).str.strip_chars()
         num = txt.cast(pl.Float64, strict=False)
         out = f.select(
@@ -257,12 +327,30 @@ def parse_value(s: pl.Series, canon: str) -> tuple[pl.DataFrame, list[Issue]]:
             .then(pl.concat_str(pl.lit(f"{canon} "), _quoted(txt)))
             .otherwise(None).cast(pl.Utf8).alias(bad_col),
         )
-        if out.get_column(canon).null_count() == out.height:
-            ex = f.get_column("v").cast(pl.Utf8).drop_nulls().head(1).to_list()
-            what = f"non-numeric (e.g. {ex[0][:40]!r})" if ex else "entirely missing"
-            return out, [issue("dtype.unparseable_column", s.len(), f"column {name!r} is {what}")]
-        return out, []
-    return f, [issue("dtype.unparseable_column", s.len(), f"column {name!r} has type {dt}, not a number")]
+        if st.first is None:
+            st.first = _first_non_null(s.cast(pl.Utf8))
+    else:
+        return f
+    st.n_parsed += out.height - out.get_column(canon).null_count()
+    return out
+
+
+def _value_verdict(st: _ColumnStats, name: str) -> list[Issue]:
+    if st.kind == "other":
+        return [issue("dtype.unparseable_column", st.rows, f"column {name!r} has type {st.dtype}, not a number")]
+    if st.n_parsed == 0:
+        if st.kind == "numeric":
+            return [issue("dtype.unparseable_column", st.rows, f"column {name!r} is entirely missing")]
+        what = f"non-numeric (e.g. {st.first[:40]!r})" if st.first is not None else "entirely missing"
+        return [issue("dtype.unparseable_column", st.rows, f"column {name!r} is {what}")]
+    return []
+
+
+def parse_value(s: pl.Series, canon: str) -> tuple[pl.DataFrame, list[Issue]]:
+    """A price or volume column to Float64; text that is not a plain number is a row problem."""
+    st = _ColumnStats(_value_kind(s.dtype), s.dtype)
+    rows = _value_rows(s, canon, st)
+    return rows, _value_verdict(st, s.name)
 
 
 def _quoted(e: pl.Expr) -> pl.Expr:
@@ -271,23 +359,59 @@ def _quoted(e: pl.Expr) -> pl.Expr:
 
 def parse(raw: pl.DataFrame) -> Parsed | list[Issue]:
     """Typed, row-numbered columns, or the issues that reject the batch."""
-    if raw.height == 0:
-        return [issue("payload.empty", 0, f"no rows (columns: {raw.columns[:12]})")]
-    names, issues = map_columns(raw.columns)
+    parsed, _rows = parse_batches(iter([raw]), source=raw)
+    return parsed
+
+
+def parse_batches(batches: Iterator[pl.DataFrame], *, source: Any) -> tuple[Parsed | list[Issue], int]:
+    """``parse`` over consecutive batches of one payload (same columns): typed rows batch by batch,
+    whole-column verdicts once on the statistics of all of them, so the result equals parsing the
+    concatenated payload. ``source`` is what the quarantine reads raw rows from (a frame, or a
+    ``RawRows``). Returns the parse (or the reject issues) and the number of rows seen."""
+    first = next(batches, None)
+    while first is not None and first.height == 0:  # a header-only batch: look further
+        following = next(batches, None)
+        if following is None:
+            break
+        first = following
+    if first is None or first.height == 0:
+        cols = first.columns if first is not None else []
+        return [issue("payload.empty", 0, f"no rows (columns: {cols[:12]})")], 0
+    names, issues = map_columns(first.columns)
     if any(i.action == "reject_batch" for i in issues):
-        return issues
-    parts: list[pl.DataFrame] = [pl.DataFrame({"row_id": pl.int_range(0, raw.height, eager=True, dtype=pl.Int64)})]
-    rejects: list[Issue] = []
-    ts, ts_issues = parse_ts(raw.get_column(names["ts"]))
-    rejects += ts_issues
-    parts.append(ts)
-    for canon in VALUE_COLUMNS:
-        col, col_issues = parse_value(raw.get_column(names[canon]), canon)
-        rejects += col_issues
-        parts.append(col)
+        return issues, _count_rows(first, batches)
+    ts_name = names["ts"]
+    ts_stats = _ColumnStats(_ts_kind(first.schema[ts_name]), first.schema[ts_name])
+    value_stats = {c: _ColumnStats(_value_kind(first.schema[names[c]]), first.schema[names[c]])
+                   for c in VALUE_COLUMNS}
+    rejected = ts_stats.kind in ("naive_datetime", "other") or any(
+        st.kind == "other" for st in value_stats.values())
+    frames: list[pl.DataFrame] = []
+    offset = 0
+    batch: pl.DataFrame | None = first
+    while batch is not None:
+        h = batch.height
+        ts = _ts_rows(batch.get_column(ts_name), ts_stats)
+        values = [_value_rows(batch.get_column(names[c]), c, value_stats[c]) for c in VALUE_COLUMNS]
+        if not rejected:
+            malformed = (batch.get_column(MALFORMED_COLUMN).cast(pl.Utf8, strict=False)
+                         if MALFORMED_COLUMN in batch.columns else pl.Series([None] * h, dtype=pl.Utf8))
+            frames.append(pl.concat(
+                [pl.DataFrame({"row_id": pl.int_range(offset, offset + h, eager=True, dtype=pl.Int64)}), ts,
+                 *values, pl.DataFrame({"malformed": malformed})], how="horizontal"))
+        offset += h
+        batch = next(batches, None)
+    rejects = _ts_verdict(ts_stats, ts_name)
+    for c in VALUE_COLUMNS:
+        rejects += _value_verdict(value_stats[c], names[c])
     if rejects:
-        return [*rejects, *issues]
-    malformed = (raw.get_column(MALFORMED_COLUMN).cast(pl.Utf8, strict=False)
-                 if MALFORMED_COLUMN in raw.columns else pl.Series([None] * raw.height, dtype=pl.Utf8))
-    parts.append(pl.DataFrame({"malformed": malformed}))
-    return Parsed(pl.concat(parts, how="horizontal"), raw, names, issues)
+        return [*rejects, *issues], offset
+    # One chunk: polars 2.1 panics ("i < self.len()") on string ternaries over some multi-chunk
+    # frames (a CSV read in parallel chunks with a few bad rows in several of them).
+    frame = frames[0].rechunk() if len(frames) == 1 else pl.concat(frames, rechunk=True)
+    frames.clear()
+    return Parsed(frame, source, names, issues), offset
+
+
+def _count_rows(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> int:
+    return first.height + sum(b.height for b in rest)
