@@ -27,13 +27,13 @@ import polars as pl
 import streamlit as st
 
 from trading_core.config import load_config
+from trading_core.ops.pipeline_health import PipelineHealth, health_path, read_pipeline_health
 from trading_core.paper import reports
 from trading_core.paper.alerts import AlertSink
 from trading_core.paper.control import SessionStore
 from trading_core.warehouse import monitoring
 from trading_core.warehouse.bars import read_bars, series_ranges
 from trading_core.warehouse.connection import connect
-from trading_core.warehouse.features import read_features, read_regimes
 from trading_core.warehouse.paper import PaperLedger
 
 T = TypeVar("T")
@@ -99,6 +99,20 @@ def series(p: Paths) -> tuple[list[dict[str, Any]], str]:
     return [vars(r) for r in rows or []], src
 
 
+@st.cache_data(ttl="30s", max_entries=8, show_spinner=False)
+def overview_tables(p: Paths) -> dict[str, Any]:
+    """What the Overview shows from the market tables, read through ONE connection: data
+    freshness per series, the latest ingest batches and the quality findings per rule. One open
+    instead of three keeps the first paint short, and when only the live warehouse exists (no
+    snapshot published yet, Dagster writing) the page waits on its lock once, not three times."""
+    def read(con: Any) -> dict[str, Any]:
+        return {"series": [vars(r) for r in series_ranges(con)], "batches": monitoring.ingest_batches(con, 200),
+                "counts": monitoring.quality_issue_counts(con)}
+
+    out, src = _read(p, ("market.ingest_batches", "market.quality_issues"), read)
+    return {**(out or {"series": [], "batches": pl.DataFrame(), "counts": pl.DataFrame()}), "source": src}
+
+
 @st.cache_data(ttl="30s", max_entries=64, show_spinner=False)
 def bars(p: Paths, venue: str, symbol: str, timeframe: str, start: datetime | None = None,
          end: datetime | None = None) -> pl.DataFrame:
@@ -106,16 +120,21 @@ def bars(p: Paths, venue: str, symbol: str, timeframe: str, start: datetime | No
     return out if out is not None else pl.DataFrame()
 
 
-@st.cache_data(ttl="60s", max_entries=64, show_spinner=False)
+# short TTLs: a series whose features are still being computed shows them soon after they land
+@st.cache_data(ttl="15s", max_entries=64, show_spinner=False)
 def features(p: Paths, venue: str, symbol: str, timeframe: str, start: datetime | None = None,
              end: datetime | None = None) -> pl.DataFrame:
+    from trading_core.warehouse.features import read_features  # lazy: its module pulls in numba (~1 s)
+
     out, _ = _read(p, ("features.indicators",), lambda con: read_features(con, venue, symbol, timeframe, start, end))
     return out if out is not None else pl.DataFrame()
 
 
-@st.cache_data(ttl="60s", max_entries=64, show_spinner=False)
+@st.cache_data(ttl="15s", max_entries=64, show_spinner=False)
 def regimes(p: Paths, venue: str, symbol: str, timeframe: str, start: datetime | None = None,
             end: datetime | None = None) -> pl.DataFrame:
+    from trading_core.warehouse.features import read_regimes
+
     out, _ = _read(p, ("features.regimes",), lambda con: read_regimes(con, venue, symbol, timeframe, start, end))
     return out if out is not None else pl.DataFrame()
 
@@ -201,6 +220,15 @@ def alerts(p: Paths) -> list[dict[str, Any]]:
     return list(reversed(AlertSink(Path(p.paper_root) / "alerts.jsonl").delivered()))
 
 
+# ---- pipeline health (the pipeline_health_sensor's document; the app never talks to Dagster) -------
+@st.cache_data(ttl="10s", max_entries=4, show_spinner=False)
+def pipeline_health(p: Paths) -> PipelineHealth | None:
+    """The latest runs and asset-check results as Dagster last reported them; None before its
+    first tick. A file the sensor owns, replaced atomically every ~30 s: fresher than the serving
+    snapshot (published only after ingest settles) and never a lock on the warehouse."""
+    return read_pipeline_health(health_path(p.data_dir))
+
+
 # ---- models (MLflow registry) --------------------------------------------------------------------
 @st.cache_resource(max_entries=4, show_spinner=False)
 def mlflow_client(db: str) -> Any:
@@ -234,6 +262,17 @@ def registered_models(p: Paths) -> list[dict[str, Any]]:
 def _quote(name: str) -> str:
     """A registered name inside an MLflow filter string (the registry's own names; quotes doubled)."""
     return name.replace("'", "''")
+
+
+@st.cache_data(ttl="600s", max_entries=64, show_spinner=False)
+def shap_summary(p: Paths, run_id: str) -> dict[str, Any] | None:
+    """Mean |SHAP| per feature that the training run logged; None when it logged none. A run's
+    artifacts never change, so this caches long."""
+    from trading_core.ml.explain_read import read_shap_summary
+
+    if not Path(p.mlflow_db).is_file():
+        return None
+    return read_shap_summary(mlflow_client(p.mlflow_db), run_id)
 
 
 @st.cache_data(ttl="60s", max_entries=4, show_spinner=False)

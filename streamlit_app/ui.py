@@ -16,6 +16,8 @@ log = logging.getLogger("trading.app")
 
 STATE_ICONS = {"running": "🟢", "starting": "🟡", "resuming": "🟡", "pending": "⏳", "paused": "⏸️",
                "stopped": "⏹️", "completed": "✅", "failed": "🔴", "refused": "⛔", "cancelled": "⏹️"}
+RUN_ICONS = {"SUCCESS": "🟢", "FAILURE": "🔴", "STARTED": "🔵", "STARTING": "🔵", "QUEUED": "⏳",
+             "NOT_STARTED": "⏳", "CANCELING": "🟠", "CANCELED": "⚪", "MANAGED": "•"}
 REGIME_COLORS = {"trending_up": "rgba(46, 160, 67, 0.12)", "trending_down": "rgba(218, 54, 51, 0.12)",
                  "ranging": "rgba(128, 128, 128, 0.10)", "high_vol_stress": "rgba(255, 165, 0, 0.20)"}
 
@@ -74,9 +76,23 @@ def state_label(state: str | None) -> str:
     return f"{STATE_ICONS.get(state or '', '•')} {state or 'unknown'}"
 
 
-def chart_layout(fig: Any, height: int = 420, **kw: Any) -> Any:
-    """One look for every chart: compact margins, legend on top, unified hover."""
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode="x unified",
+def run_label(status: str | None) -> str:
+    """A Dagster run status with its colour ('🔴 FAILURE')."""
+    return f"{RUN_ICONS.get(status or '', '•')} {status or 'unknown'}"
+
+
+def check_label(passed: bool | None, severity: str | None) -> str:
+    """An asset check's outcome: failing errors red, failing warnings orange, in progress blue."""
+    if passed is None:
+        return "🔵 running"
+    if passed:
+        return "🟢 passed"
+    return "🟠 warning" if severity == "WARN" else "🔴 failed"
+
+
+def chart_layout(fig: Any, height: int = 420, hovermode: str = "x unified", **kw: Any) -> Any:
+    """One look for every chart: compact margins, legend on top, unified hover (time series)."""
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode=hovermode,
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, **kw)
     return fig
 

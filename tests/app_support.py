@@ -4,8 +4,9 @@ Everything is produced by really running the platform on the offline sample hist
 warehouse (``paper_support.sample_warehouse``), features and regimes (``update_features``), the
 serving snapshot (``Warehouse.publish``, as the Dagster ``serving_snapshot`` asset does), one
 ingest batch with findings and a quarantined row (the validator on real bars with a broken one),
-a stored backtest (``run_backtest``), one completed replay session (``SessionRunner``) and one
-session that was requested but never launched.
+a stored backtest (``run_backtest``), one completed replay session (``SessionRunner``), one
+session that was requested but never launched, and pipeline health read from a real temporary
+Dagster instance (a job whose asset has a passing and a warning check, and a job that fails).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 from paper_support import PaperEnv, btc_request
 
@@ -45,6 +47,53 @@ def _bad_batch(env: PaperEnv) -> None:
     env.warehouse.write_report(venue="coinbase", symbol="ETH/USD", timeframe="1h", source="sample", report=report)
 
 
+@dg.asset(check_specs=[dg.AssetCheckSpec("rows_positive", asset="prices"),
+                       dg.AssetCheckSpec("no_gaps", asset="prices")])
+def prices() -> dg.MaterializeResult:
+    """A tiny asset with one passing check and one failing warning check."""
+    yield dg.MaterializeResult(check_results=[
+        dg.AssetCheckResult(check_name="rows_positive", passed=True, description="24 rows"),
+        dg.AssetCheckResult(check_name="no_gaps", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                            description="2 missing bars at 2019-01-03"),
+    ])
+
+
+@dg.op
+def explode() -> None:
+    raise RuntimeError("provider answered 503 for BTC/USD")
+
+
+@dg.job(tags={"trading/session_id": "s-health-1"})
+def broken_job() -> None:
+    explode()
+
+
+HEALTH_DEFS = dg.Definitions(assets=[prices], jobs=[broken_job, dg.define_asset_job("prices_job", selection=[prices])])
+
+
+def run_prices_job(inst: dg.DagsterInstance) -> None:
+    assert HEALTH_DEFS.resolve_job_def("prices_job").execute_in_process(instance=inst).success
+
+
+def run_health_jobs(inst: dg.DagsterInstance) -> None:
+    """One successful asset job (a passing and a warning check) and one failing job."""
+    run_prices_job(inst)
+    assert not broken_job.execute_in_process(instance=inst, raise_on_error=False).success
+
+
+def seed_pipeline_health(root: Path) -> None:
+    """What the pipeline_health_sensor records after those two runs (its own collectors and store)."""
+    from pipelines.defs.reports.pipeline_health import collect_checks, collect_runs
+    from trading_core.ops.pipeline_health import record_pipeline_health
+
+    with dg.instance_for_test() as inst:
+        run_health_jobs(inst)
+        now = datetime.now(UTC)
+        runs = collect_runs(inst, ["prices_job", "broken_job"], now)
+        checks = collect_checks(inst, HEALTH_DEFS.resolve_asset_graph().asset_check_keys)
+    record_pipeline_health(root, root / "warehouse.duckdb", runs, checks, now)
+
+
 def seed(root: Path, cache_root: Path) -> Seeded:
     """Build the seeded data directory at ``root`` (about 15 s on a quiet machine)."""
     from trading_core.backtest import run_backtest
@@ -62,6 +111,7 @@ def seed(root: Path, cache_root: Path) -> Seeded:
     env.run(done)
     pending = env.session(btc_request(datetime(2019, 2, 1, tzinfo=UTC), datetime(2019, 3, 1, tzinfo=UTC)),
                           name="waiting")
+    seed_pipeline_health(root)
     return Seeded(root, done, pending, bt.run_id)
 
 

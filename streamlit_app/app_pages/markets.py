@@ -66,10 +66,13 @@ with chart_tab, ui.guard("chart"):
                               line_width=0, layer="below", row=1, col=1)
             fig.update_layout(xaxis_rangeslider_visible=False)
             ui.plot(ui.chart_layout(fig, height=620), "mkt_chart")
-            if f.height == 0:
-                st.caption("No features stored for this series yet — `trading features update` "
-                           "(or the Dagster features assets) computes indicators and regimes.")
-            elif spans:
+            missing = [what for what, frame in (("indicators", f), ("regimes", r)) if frame.height == 0]
+            if missing:
+                ui.empty(f"No {' or '.join(missing)} stored for {symbol} {tf} yet (Dagster computes them after the "
+                         "bars settle) — or compute them now: "
+                         f"`trading features update --symbol '{symbol}' --venue {venue} --timeframe {tf}`. "
+                         "They appear here within 15 s of being stored.")
+            if spans:
                 legend = " · ".join(f"{k.replace('_', ' ')}" for k in ui.REGIME_COLORS if any(s[2] == k for s in spans))
                 last_regime = r["regime"][-1]
                 st.caption(f"Regimes shaded: {legend}. Current regime: **{last_regime}** "

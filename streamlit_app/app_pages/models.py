@@ -13,6 +13,7 @@ p = da.paths()
 NO_MODEL = "No model yet — run `trading models bootstrap` (trains the baseline, random forest, XGBoost and the " \
            "ensemble walk-forward and registers them in MLflow)."
 
+models: list[dict] = []
 with ui.guard("model registry"):
     st.subheader("Registry: versions and aliases")
     models = da.registered_models(p)
@@ -75,5 +76,22 @@ with ui.guard("drift"):
 
 with ui.guard("feature importance"):
     st.subheader("Feature importance")
-    ui.empty("Feature importance is logged with each training run in MLflow (the run's artifacts); "
-             "open the run in the MLflow UI. " + NO_MODEL)
+    if not models:
+        ui.empty(NO_MODEL)
+    else:
+        labels = {(m["model"], m["version"]): f"{m['model']} v{m['version']}" + (f" ({m['aliases']})" if m["aliases"] else "")
+                  for m in models}
+        default = next((i for i, m in enumerate(models) if "champion" in m["aliases"].split(", ")), 0)
+        pick = st.selectbox("Version", list(labels), index=default, format_func=labels.get, key="mdl_shap_version")
+        chosen = next(m for m in models if (m["model"], m["version"]) == pick)
+        summary = da.shap_summary(p, chosen["run_id"]) if chosen["run_id"] else None
+        if not summary or not summary["importance"]:
+            ui.empty(f"No SHAP summary stored with {labels[pick]}'s training run — versions trained by "
+                     "`trading models train` (or the Dagster model assets) log one.")
+        else:
+            top = summary["importance"][:25][::-1]  # highest at the top of a horizontal bar chart
+            fig = px.bar(x=[v for _, v in top], y=[k for k, _ in top], orientation="h",
+                         labels={"x": "mean |SHAP| (impact on P(up))", "y": "feature"})
+            ui.plot(ui.chart_layout(fig, height=max(260, 22 * len(top) + 80), hovermode="closest"), "mdl_shap")
+            st.caption(f"{summary['kind']} model, mean absolute SHAP value over {summary['rows']:,} training rows "
+                       f"(MLflow run `{chosen['run_id'][:8]}`, artifact `shap_summary.json`).")

@@ -1,4 +1,5 @@
-"""Overview: pipeline health (ingest batches and data quality), data freshness, alerts, active sessions."""
+"""Overview: pipeline health (Dagster runs and asset checks), data freshness, ingest and data quality,
+alerts, active sessions."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from trading_core.timeframes import timeframe_ms
 st.title("Overview")
 p = da.paths()
 
-series, source = da.series(p)
+market = da.overview_tables(p)  # one read of the snapshot for freshness, batches and findings
+series, source, batches, counts = market["series"], market["source"], market["batches"], market["counts"]
 sessions = da.sessions(p)
 alerts = da.alerts(p)
-batches = da.ingest_batches(p)
-counts = da.quality_counts(p)
 
 active = [s for s in sessions if s["state"] in ACTIVE_STATES and s["desired"] != "stopped"]
 warn = [a for a in alerts if a.get("severity") in ("warning", "error")]
@@ -31,6 +31,45 @@ c[1].metric("Bars stored", f"{sum(s['bars'] for s in series):,}", border=True)
 c[2].metric(f"Active sessions (of {len(sessions)})", len(active), border=True)
 c[3].metric(f"Warning alerts (of {len(alerts)})", len(warn), border=True)
 c[4].metric(f"Rejected batches (of {batches.height})", rejected, border=True)
+
+
+
+def _pipeline_health() -> None:
+    """Latest run per job, the last day's failures with the failing step's message, and asset
+    checks failing first -- as the pipeline_health_sensor last read them from Dagster."""
+    health = da.pipeline_health(p)
+    if health is None:
+        ui.empty("Dagster has not reported yet — start it with `make run` (its `pipeline_health_sensor` records "
+                 "the latest runs and asset checks here every 30 s).")
+        return
+    st.caption(f"as of {health.as_of:%Y-%m-%d %H:%M:%S} UTC ({ui.ago(health.as_of.isoformat())}), "
+               "as Dagster's `pipeline_health_sensor` last read it")
+    latest = health.latest_per_job()
+    if latest:
+        st.dataframe(pl.DataFrame([{"job": r.job, "status": ui.run_label(r.status), "started": r.started_at,
+                                    "ended": r.ended_at, "duration (s)": r.duration_s, "partition": r.partition_key,
+                                    "session": r.session_id, "run": r.run_id[:8]} for r in latest],
+                                  infer_schema_length=None), hide_index=True, width="stretch")
+    else:
+        st.caption("No Dagster run yet.")
+    failures = health.failures()
+    if failures:
+        st.warning(f"{len(failures)} run(s) failed in the last 24 h", icon="🔴")
+        st.dataframe(pl.DataFrame([{"ended": r.ended_at, "job": r.job, "partition": r.partition_key,
+                                    "failing step": r.failed_step, "message": r.failure, "run": r.run_id[:8]}
+                                   for r in failures[:50]], infer_schema_length=None),
+                     hide_index=True, width="stretch")
+    else:
+        st.success("No run failed in the last 24 h.")
+    checks = health.checks_by_urgency()
+    if checks:
+        bad = sum(1 for c in checks if c.passed is False)
+        st.markdown(f"**Asset checks** ({bad} failing or warning of {len(checks)}, failing first)")
+        st.dataframe(pl.DataFrame([{"check": ui.check_label(c.passed, c.severity), "asset": c.asset,
+                                    "name": c.check_name, "severity": c.severity, "description": c.description,
+                                    "when": c.evaluated_at} for c in checks], infer_schema_length=None),
+                     hide_index=True, width="stretch")
+
 
 left, right = st.columns([3, 2])
 with left:
@@ -55,6 +94,10 @@ with left:
 
     st.subheader("Pipeline health")
     with ui.guard("pipeline health"):
+        _pipeline_health()
+
+    st.subheader("Ingest batches and data quality")
+    with ui.guard("ingest batches"):
         if batches.height == 0:
             ui.empty("No ingest batch recorded yet — run `trading ingest sample` or start the stack with `make run`.")
         else:
@@ -68,7 +111,6 @@ with left:
                 st.dataframe(counts, hide_index=True, width="stretch")
             else:
                 st.success("No data-quality findings in any batch.")
-            st.caption("Dagster runs and asset checks: the Dagster UI (`trading up` prints its URL).")
 
 with right:
     st.subheader("Active sessions")

@@ -168,6 +168,7 @@ def _live(sid: str, kinds: list[str]) -> None:
     s: dict = {}
     with ui.guard("session status"):
         s = da.session_status(p, sid)
+        _controls(s)  # in the fragment: buttons enable/disable with the live state (stable keys)
         m = st.columns(3)
         m[0].metric("State", ui.state_label(s["state"]), border=True)
         ret = (s["equity"] / s["initial_cash"] - 1.0) if isinstance(s["equity"], int | float) else None
@@ -239,18 +240,29 @@ with st.expander("▶️ Start a session", expanded=not da.sessions(p)), ui.guar
     _start_form()
 
 st.subheader("Sessions")
+
+
+@st.fragment(run_every=REFRESH)
+def _session_list() -> None:
+    """The session table, refreshed with the live panel (not only on a full rerun): a session
+    that starts, pauses or dies elsewhere (CLI, Dagster) shows its new state within seconds."""
+    with ui.guard("session list"):
+        rows = da.sessions(p)
+        table = pl.DataFrame([{"session": s["session_id"], "name": s["name"], "state": ui.state_label(s["state"]),
+                               "desired": s["desired"], "strategy": s["strategy"], "symbols": ", ".join(s["symbols"]),
+                               "feed": s["feed"], "bars": s["bars_processed"], "equity": s["equity"],
+                               "heartbeat": ui.ago(s["heartbeat_ts"])} for s in reversed(rows)],
+                             infer_schema_length=None)
+        st.dataframe(table, hide_index=True, width="stretch", key="session_table",
+                     column_config={"equity": st.column_config.NumberColumn("equity", format="%.2f")})
+
+
 with ui.guard("sessions"):
     sessions = da.sessions(p)
     if not sessions:
         ui.empty("No session yet — start one above (the `btc-ma-crossover` template replays BTC/USD at 200 bars/s).")
     else:
-        table = pl.DataFrame([{"session": s["session_id"], "name": s["name"], "state": ui.state_label(s["state"]),
-                               "desired": s["desired"], "strategy": s["strategy"], "symbols": ", ".join(s["symbols"]),
-                               "feed": s["feed"], "bars": s["bars_processed"], "equity": s["equity"],
-                               "heartbeat": ui.ago(s["heartbeat_ts"])} for s in reversed(sessions)],
-                             infer_schema_length=None)
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"equity": st.column_config.NumberColumn("equity", format="%.2f")})
+        _session_list()
         ids = [s["session_id"] for s in reversed(sessions)]
         names = {s["session_id"]: s["name"] for s in sessions}
         if state.get("session_pick") not in ids:  # watch what trades now, else the latest that traded
@@ -258,8 +270,6 @@ with ui.guard("sessions"):
             traded = [s["session_id"] for s in reversed(sessions) if s["bars_processed"]]
             state["session_pick"] = (running or traded or ids)[0]
         sid = st.selectbox("Session", ids, key="session_pick", format_func=lambda x: f"{names.get(x, '')} — {x}")
-        cur = da.session_status(p, sid)
-        _controls(cur)
         kinds = st.multiselect("Activity kinds", ["SignalDecision", "RiskDecision", "OrderSubmitted", "OrderDenied",
                                                   "OrderRejected", "OrderFilled", "PositionOpened", "PositionClosed",
                                                   "BreakerTripped", "BreakerReset"], key="activity_kinds",

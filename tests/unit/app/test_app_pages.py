@@ -49,8 +49,26 @@ def test_overview_shows_freshness_batches_findings_alerts_and_sessions(seeded: S
     assert seeded.pending in _text(at)
     frames = _frames(at)
     assert _shown(at, "ohlc.high_below_low")  # the seeded finding, counted
-    alerts = next(f for f in frames if "severity" in f.columns)
+    alerts = next(f for f in frames if "kind" in f.columns and "severity" in f.columns)
     assert "BreakerTripped" in set(alerts["kind"]) and set(alerts["session"]) == {seeded.completed}
+
+
+def test_overview_shows_latest_runs_failures_and_checks_failing_first(seeded: Seeded) -> None:
+    at = _app()
+    assert not at.exception and not at.error
+    frames = _frames(at)
+    runs = next(f for f in frames if "job" in f.columns and "duration (s)" in f.columns)
+    status = dict(zip(runs["job"], runs["status"], strict=True))
+    assert status == {"prices_job": "🟢 SUCCESS", "broken_job": "🔴 FAILURE"}
+    assert "s-health-1" in set(runs["session"])
+    failures = next(f for f in frames if "failing step" in f.columns)
+    assert list(failures["failing step"]) == ["explode"]
+    assert "provider answered 503" in failures["message"].iloc[0]
+    assert any("1 run(s) failed in the last 24 h" in w.value for w in at.warning)
+    checks = next(f for f in frames if "name" in f.columns and "severity" in f.columns)
+    assert list(checks["name"]) == ["no_gaps", "rows_positive"]  # the warning first
+    assert list(checks["check"]) == ["🟠 warning", "🟢 passed"]
+    assert any(c.value.startswith("as of ") for c in at.caption)
 
 
 def test_paper_trading_lists_sessions_and_shows_the_selected_one_live(seeded: Seeded) -> None:
@@ -113,6 +131,7 @@ def test_every_page_on_an_empty_data_dir_shows_empty_states(empty_dir: Path) -> 
         assert not at.error, (page, [e.value for e in at.error])
         assert at.info or at.success, page
     assert "No session yet" in _text(_page(at, "paper_trading"))
+    assert "Dagster has not reported yet" in _text(_page(at, "overview"))
     assert not any(empty_dir.iterdir()), "reading an empty data dir creates nothing"
 
 
@@ -124,3 +143,62 @@ def test_a_broken_configuration_is_a_message_not_a_traceback(empty_dir: Path, tm
     at = _app()
     assert not at.exception
     assert any("bad.yaml" in e.value for e in at.error)
+
+
+def test_models_page_charts_the_selected_versions_shap_summary(models_seeded: tuple[Seeded, dict],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit as st
+
+    s, reg = models_seeded
+    monkeypatch.setenv("TRADING_DATA_DIR", str(s.root))
+    st.cache_data.clear()
+    at = _page(_app(), "models")
+    assert not at.exception and not at.error
+    pick = at.selectbox(key="mdl_shap_version")
+    assert pick.value == (reg["name"], reg["champion"])  # the champion by default
+    chart = next(c for c in at.get("plotly_chart") if "mean |SHAP|" in c.proto.spec)
+    import base64
+    import json
+
+    import numpy as np
+
+    bars = json.loads(chart.proto.spec)["data"][0]
+    x = bars["x"] if isinstance(bars["x"], list) else np.frombuffer(base64.b64decode(bars["x"]["bdata"]), "<f8")
+    assert len(bars["y"]) == len(x) > 5 and list(x) == sorted(x)  # highest impact drawn on top
+    assert any("mean absolute SHAP" in c.value for c in at.caption)
+    pick.set_value((reg["name"], reg["champion"] + 1)).run()
+    assert not at.exception and not at.error
+    assert any("No SHAP summary stored" in i.value for i in at.info)
+
+
+def test_session_list_shows_a_state_change_made_elsewhere_on_its_next_refresh(seeded: Seeded) -> None:
+    """The list is its own ``st.fragment(run_every=2s)`` over a 2 s cache: a stop requested from
+    the CLI shows on the next refresh, with no cache clear and no click in the app. (AppTest
+    cannot fire a fragment's timer, so the refresh here is the rerun the timer would make.)"""
+    import time
+
+    from trading_core.paper.control import SessionStore
+
+    at = _page(_app(), "paper_trading")
+
+    def row() -> dict:
+        table = next(f for f in _frames(at) if "desired" in f.columns)
+        return table[table["session"] == seeded.pending].iloc[0].to_dict()
+
+    assert row()["desired"] == "running"
+    SessionStore(seeded.root / "paper").request(seeded.pending, "stop", source="cli")
+    time.sleep(2.1)  # the list's refresh period
+    at.run()
+    assert not at.exception and not at.error
+    assert row()["desired"] == "stopped"
+    at.selectbox(key="session_pick").set_value(seeded.pending).run()
+    assert at.button(key="req_stop").disabled  # the live panel's controls follow the new state
+
+
+def test_markets_names_the_command_when_a_series_has_no_features_yet(seeded: Seeded) -> None:
+    at = _page(_app(), "markets")
+    at.selectbox(key="mkt_series").set_value(("coinbase", "ETH/USD", "1h")).run()  # bars only, never featurised
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart"), "the candles still show"
+    msg = next(i.value for i in at.info if "No indicators or regimes stored for ETH/USD" in i.value)
+    assert "trading features update --symbol 'ETH/USD' --venue coinbase --timeframe 1h" in msg
