@@ -54,19 +54,19 @@ class StartOutcome:
 
 
 def templates_dir() -> Path:
-    from trading_core.cli.paper import _templates_dir
+    from trading_core.paper.templates import templates_dir as _templates_dir
 
     return _templates_dir()
 
 
 def templates() -> dict[str, dict[str, Any]]:
     """Named session templates (``config/sessions/*.yaml``) that load; a broken one is left out."""
-    from trading_core.cli.paper import _load_template
+    from trading_core.paper.templates import list_templates, load_template
 
     out = {}
-    for p in sorted(templates_dir().glob("*.yaml")):
+    for name in list_templates(templates_dir()):
         try:
-            out[p.stem] = _load_template(p.stem)
+            out[name] = load_template(name, templates_dir())
         except InvalidInput:
             continue
     return out

@@ -22,9 +22,6 @@ from ..errors import InvalidInput
 from ..paper.reports import session_metrics
 from ..paper.reports import status_doc as _status_doc
 
-_TEMPLATE_KEYS = frozenset({"description", "strategy", "strategy_file", "params", "symbol", "venue", "timeframe",
-                            "start", "end", "cash", "fee_bps", "slippage", "fill", "sizing", "size", "short",
-                            "warmup_bars", "feed", "speed", "name", "risk_config", "poll_s"})
 _BT_FLAGS = ("strategy", "strategy_file", "symbol", "venue", "timeframe", "start", "end", "cash", "fee_bps",
              "slippage", "fill", "sizing", "size", "warmup_bars", "risk_config")
 _BT_DEFAULTS = {"cash": "100000", "fee_bps": None, "slippage": "none", "fill": "next_open", "sizing": "all_in",
@@ -103,6 +100,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--json", action="store_true")
     at.set_defaults(handler=_attribution)
 
+    au = ps.add_parser("auto-start", help="start a session for each new champion (templates with auto_start)",
+                       description="Once: for every template with auto_start: {on_champion: MODEL}, start its "
+                                   "session pinned to MODEL's champion version unless one exists, and stop the "
+                                   "previous one (what the Dagster sensor paper_auto_start_sensor does each tick).")
+    au.add_argument("--dry-run", action="store_true", help="say what would be done, write nothing")
+    au.add_argument("--json", action="store_true")
+    au.set_defaults(handler=_auto_start)
+
     t = ps.add_parser("templates", help="the named session configs in config/sessions/")
     t.add_argument("--json", action="store_true")
     t.set_defaults(handler=_templates)
@@ -133,30 +138,31 @@ def _print(doc: Any) -> None:
 
 
 def _templates_dir() -> Path:
-    from ..config import PROJECT_ROOT
+    """Where templates are read (``paper.templates.templates_dir``; one name for tests to swap)."""
+    from ..paper.templates import templates_dir
 
-    return PROJECT_ROOT / "config" / "sessions"
+    return templates_dir()
 
 
 def _load_template(name: str) -> dict[str, Any]:
-    from ..yaml_io import load_yaml_file
+    from ..paper.templates import load_template
 
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidInput(f"--template {name!r}: a template name is letters, digits, '-' and '_'")
-    path = _templates_dir() / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in _templates_dir().glob("*.yaml"))) or "none"
-        raise InvalidInput(f"--template {name}: no such template (known: {known})")
-    doc, _ = load_yaml_file(path)
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"{path}: a template is a mapping of start options")
-    unknown = sorted(set(doc) - _TEMPLATE_KEYS)
-    if unknown:
-        raise InvalidInput(f"{path}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_TEMPLATE_KEYS))})")
-    return doc
+    return load_template(name, _templates_dir())
 
 
 # ---- start ---------------------------------------------------------------------------------------
+def start_args(**given: Any) -> argparse.Namespace:
+    """The namespace ``paper start`` parses with nothing given but ``given`` (for callers that
+    start sessions without a command line: the champion auto-start)."""
+    base: dict[str, Any] = {k: None for k in _BT_FLAGS}
+    base.update(template=None, name=None, param=[], short=None, feed=None, speed=None, config=None)
+    unknown = set(given) - set(base)
+    if unknown:
+        raise TypeError(f"start_args: unknown option(s) {sorted(unknown)}")
+    return argparse.Namespace(**{**base, **given})
+
+
+
 def _speed(raw: Any) -> float | None:
     if raw in (None, "max"):
         return None
@@ -169,8 +175,12 @@ def _speed(raw: Any) -> float | None:
     return v
 
 
-def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any) -> Any:
-    """The validated ``SessionConfig`` of ``trading paper start``'s flags (and template)."""
+def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
+                   template_doc: dict[str, Any] | None = None) -> Any:
+    """The validated ``SessionConfig`` of ``trading paper start``'s flags (and template).
+
+    ``template_doc`` replaces the loaded ``args.template`` (the champion auto-start pins the
+    model version into the template's params); ``args.template`` is still recorded as the name."""
     from datetime import timedelta
 
     from ..backtest.request import MAX_END
@@ -178,7 +188,7 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any) -> Any:
     from ..paper.feeds import live_start
     from . import backtest as bt
 
-    tpl = _load_template(args.template) if args.template else {}
+    tpl = template_doc if template_doc is not None else _load_template(args.template) if args.template else {}
     ns = argparse.Namespace(**{k: None for k in _BT_FLAGS})
     for k, v in tpl.items():
         if k in _BT_FLAGS:
@@ -490,15 +500,41 @@ def _attribution(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auto_start(args: argparse.Namespace) -> int:
+    from ..ml.registry import Registry
+    from ..paper import auto_start as au
+    from ..warehouse import Warehouse
+
+    cfg, store, _ = _ctx(args)
+    follow, _broken = au.followers(_templates_dir())
+    base = Registry.from_config(cfg.models, Path(cfg.data_dir))
+    champions = au.champions({f.spec.on_champion for f in follow},
+                             lambda m: Registry(base.uri, base.artifact_dir, base.experiment, m).alias_version("champion"))
+    wh = Warehouse(cfg.warehouse.path, deadline_s=cfg.warehouse.lock_deadline_s)
+    outcomes = au.auto_start(store, champions, build=au.session_builder(cfg, wh, args.config),
+                             check=au.preflight_check(cfg, wh), directory=_templates_dir(), dry_run=args.dry_run)
+    if args.json:
+        _print([o.to_dict() for o in outcomes])
+    elif not outcomes:
+        print("nothing to do: no template opts in (auto_start: {on_champion: MODEL} in config/sessions/)")
+    for o in outcomes if not args.json else []:
+        print(au.describe(o))
+    return 2 if any(o.action == "failed" for o in outcomes) else 0
+
+
 def _templates(args: argparse.Namespace) -> int:
     rows = []
-    for p in sorted(_templates_dir().glob("*.yaml")):
+    from ..paper.templates import auto_start_of, list_templates
+
+    for name in list_templates(_templates_dir()):
         try:
-            doc = _load_template(p.stem)
-            rows.append({"name": p.stem, "description": str(doc.get("description", "")),
-                         "strategy": doc.get("strategy"), "symbol": doc.get("symbol"), "feed": doc.get("feed", "replay")})
+            doc = _load_template(name)
+            auto = auto_start_of(doc, name)
+            rows.append({"name": name, "description": str(doc.get("description", "")),
+                         "strategy": doc.get("strategy"), "symbol": doc.get("symbol"), "feed": doc.get("feed", "replay"),
+                         "auto_start": None if auto is None else auto.model_dump()})
         except InvalidInput as e:
-            rows.append({"name": p.stem, "error": str(e)})
+            rows.append({"name": name, "error": str(e)})
     if args.json:
         _print(rows)
         return 0
