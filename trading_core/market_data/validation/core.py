@@ -282,6 +282,19 @@ def _volume_flags(bars: pl.DataFrame, cfg: ValidationConfig, timeframe: str) -> 
     return out
 
 
+def _clock(timeframe: str, now: datetime, config: ValidationConfig | None,
+           calendar: str) -> tuple[int, ValidationConfig, int, int]:
+    """The checked arguments every entry point shares: bar length, config, now and the future horizon (ms)."""
+    tf = timeframe_ms(timeframe)
+    if calendar not in ("crypto", "equity"):
+        raise InvalidInput(f"unknown calendar {calendar!r}; expected 'crypto' or 'equity'")
+    if now.tzinfo is None:
+        raise InvalidInput("now must be timezone-aware (UTC)")
+    cfg = config or ValidationConfig()
+    now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
+    return tf, cfg, now_ms, now_ms + cfg.future_tolerance_bars * tf
+
+
 def validate_bars(
     raw: pl.DataFrame | Any,
     *,
@@ -299,14 +312,7 @@ def validate_bars(
     quietly dropped. ``calendar="equity"``: daily gaps skip weekends and tolerate holiday runs of
     up to three weekdays; intraday gaps are judged within a day and bars may sit on :30.
     """
-    tf = timeframe_ms(timeframe)
-    if calendar not in ("crypto", "equity"):
-        raise InvalidInput(f"unknown calendar {calendar!r}; expected 'crypto' or 'equity'")
-    if now.tzinfo is None:
-        raise InvalidInput("now must be timezone-aware (UTC)")
-    cfg = config or ValidationConfig()
-    now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
-    horizon_ms = now_ms + cfg.future_tolerance_bars * tf
+    tf, cfg, now_ms, horizon_ms = _clock(timeframe, now, config, calendar)
     df = to_polars(raw)
     parsed = parse(df)
     if not isinstance(parsed, Parsed):
@@ -329,14 +335,7 @@ def validate_bar_batches(
     (order, duplicates, gaps, spikes, stale runs) run once over the typed rows of all of them, and
     quarantined rows are read back as received through ``raw_rows``. Same report as
     ``validate_bars`` of the concatenated batches; row numbers are relative to the payload."""
-    tf = timeframe_ms(timeframe)
-    if calendar not in ("crypto", "equity"):
-        raise InvalidInput(f"unknown calendar {calendar!r}; expected 'crypto' or 'equity'")
-    if now.tzinfo is None:
-        raise InvalidInput("now must be timezone-aware (UTC)")
-    cfg = config or ValidationConfig()
-    now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
-    horizon_ms = now_ms + cfg.future_tolerance_bars * tf
+    tf, cfg, now_ms, horizon_ms = _clock(timeframe, now, config, calendar)
     parsed, rows = parse_batches(batches, source=raw_rows)
     if not isinstance(parsed, Parsed):
         return rejected_report(rows, parsed)
