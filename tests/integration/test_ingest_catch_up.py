@@ -68,14 +68,17 @@ def test_freshness_text_and_reference_metadata_agree(env: Env, instance: dg.Dags
 
 
 def test_serving_and_features_wait_for_the_catch_up_and_request_once(env: Env, instance: dg.DagsterInstance) -> None:
-    crypto, equities = configured_universes()
-    # Short universes (4 days, 2 months of the sample) under the configured names, so the
+    by_name = {u.name: u for u in configured_universes()}
+    crypto, equities, daily = by_name["crypto"], by_name["equities"], by_name["crypto_daily"]
+    # Short universes (4 days, 2 months, 2 months of the sample) under the configured names, so the
     # serving snapshot and the features assets depend on them.
     small = {"crypto": build_ingest_asset(crypto.model_copy(update={"start": date(2019, 10, 14)})),
-             "equities": build_ingest_asset(equities.model_copy(update={"start": date(2024, 5, 1)}))}
+             "equities": build_ingest_asset(equities.model_copy(update={"start": date(2024, 5, 1)})),
+             "crypto_daily": build_ingest_asset(daily.model_copy(update={"start": date(2019, 9, 1)}))}
     defs = dg.Definitions(assets=[*small.values(), serving_snapshot, *features_assets().values()],
                           resources=env.resources)
-    watched = [dg.AssetKey("serving_snapshot"), dg.AssetKey("crypto_features"), dg.AssetKey("equities_features")]
+    watched = [dg.AssetKey("serving_snapshot"), dg.AssetKey("crypto_features"), dg.AssetKey("equities_features"),
+               dg.AssetKey("crypto_daily_features")]
 
     def requested(cursor: object = None) -> tuple[dict[dg.AssetKey, int], object]:
         r = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)  # type: ignore[arg-type]
@@ -89,9 +92,10 @@ def test_serving_and_features_wait_for_the_catch_up_and_request_once(env: Env, i
         assert dg.materialize([asset], resources=env.resources, instance=instance, tags=tags).success
 
     catch_up(small["crypto"], "2019-10-14", "2019-10-17")
+    catch_up(small["crypto_daily"], "2019-09-01", "2019-10-01")
     counts, cursor = requested(cursor)
     assert counts[dg.AssetKey("serving_snapshot")] == 0  # equities still missing
-    assert counts[dg.AssetKey("crypto_features")] == 1
+    assert counts[dg.AssetKey("crypto_features")] == 1 and counts[dg.AssetKey("crypto_daily_features")] == 1
     catch_up(small["equities"], "2024-05-01", "2024-06-01")
     counts, cursor = requested(cursor)
     assert counts[dg.AssetKey("serving_snapshot")] == 1 and counts[dg.AssetKey("equities_features")] == 1

@@ -59,7 +59,8 @@ def test_definitions_load_with_pinned_names() -> None:
     # Offline (the default config) the partitions are exactly the sample history: days for the
     # hourly crypto bars, months for the daily equity bars (^VIX runs to 2024-06-20).
     for universe, first, last, count in (("crypto", "2017-07-01", "2019-10-17", 839),
-                                         ("equities", "1999-01-01", "2024-06-01", 306)):
+                                         ("equities", "1999-01-01", "2024-06-01", 306),
+                                         ("crypto_daily", "2014-12-01", "2019-10-01", 59)):
         job = d.resolve_job_def(f"{universe}_ingest_job")
         assert job.partitions_def is not None
         keys = job.partitions_def.get_partition_keys(current_time=datetime(2030, 1, 1, tzinfo=UTC))
@@ -84,7 +85,8 @@ def test_live_partitions_run_to_now_and_intraday_equities_skip_weekends() -> Non
     from pipelines.defs.ingest.partitions import configured_universes, partitions_for
 
     now = datetime(2026, 12, 2, 12, tzinfo=UTC)
-    crypto, equities = configured_universes()
+    by_name = {u.name: u for u in configured_universes()}
+    crypto, equities = by_name["crypto"], by_name["equities"]
     live = partitions_for(crypto, "live").get_partition_keys(current_time=now)
     assert (live[0], live[-1]) == ("2017-07-01", "2026-12-01")
     monthly = partitions_for(equities, "live").get_partition_keys(current_time=now)
@@ -235,7 +237,8 @@ def test_catch_up_sensor_requests_oldest_chunk_then_the_next(env: Env, instance:
     # The sensor itself evaluates within the loaded definitions.
     sensor = defs().resolve_sensor_def("ingest_catch_up_sensor")
     data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs()))
-    assert {r.job_name for r in data.run_requests or []} == {"crypto_ingest_job", "equities_ingest_job"}
+    assert {r.job_name for r in data.run_requests or []} == {"crypto_ingest_job", "equities_ingest_job",
+                                                             "crypto_daily_ingest_job"}
 
 
 def test_real_sample_provider_through_the_default_resource(env: Env, instance: dg.DagsterInstance,

@@ -112,6 +112,9 @@ class BacktestRequest(BaseModel):
     risk: RiskConfig | None = None
     filters: FilterConfig | None = None
     symbols: tuple[Symbol, ...] = ()
+    # One venue per ``universe`` symbol when they trade on different venues (a crypto exchange and
+    # a stock venue in one portfolio, stepped on the union of their bars); () = all on ``venue``.
+    venues: tuple[Venue, ...] = ()
     allocation: AllocationMethod = "signals"
     rebalance_bars: int = Field(default=0, ge=0, le=MAX_BARS_PARAM)
     markowitz_lookback: int = Field(default=252, ge=10, le=5000)
@@ -157,6 +160,11 @@ class BacktestRequest(BaseModel):
                 raise ValueError("symbols must name two or more different symbols")
             if self.symbols[0] != self.symbol:
                 raise ValueError(f"symbols must start with symbol {self.symbol!r}")
+        if self.venues:
+            if len(self.venues) != len(self.universe):
+                raise ValueError(f"venues names {len(self.venues)} venue(s) for {len(self.universe)} symbol(s)")
+            if self.venues[0] != self.venue:
+                raise ValueError(f"venues must start with venue {self.venue!r}")
         if self.allocation == "markowitz":
             if not self.symbols:
                 raise ValueError("allocation markowitz needs two or more symbols")
@@ -169,9 +177,26 @@ class BacktestRequest(BaseModel):
         """Every symbol the run trades (one unless ``symbols`` names several)."""
         return tuple(self.symbols) if self.symbols else (self.symbol,)
 
+    def venue_of(self, symbol: str) -> str:
+        """The venue ``symbol`` trades on (``venues`` when given, else ``venue``)."""
+        if self.venues:
+            return self.venues[self.universe.index(symbol)]
+        return self.venue
+
+    def calendar_of(self, symbol: str) -> str:
+        """The trading calendar of ``symbol``'s venue: crypto (24/7) or equity (weekdays)."""
+        if not self.venues:
+            return self.resolved_calendar()
+        return calendar_for_venue(self.venue_of(symbol))
+
     def resolved_calendar(self) -> str:
-        """The trading calendar that sets annualisation: explicit, else by venue."""
-        return self.calendar or calendar_for_venue(self.venue)
+        """The trading calendar that sets annualisation: explicit, else by venue. A portfolio across
+        venues steps on the union of their bars: crypto (every day) when any of them is 24/7."""
+        if self.calendar:
+            return self.calendar
+        if self.venues:
+            return "crypto" if any(calendar_for_venue(v) == "crypto" for v in self.venues) else "equity"
+        return calendar_for_venue(self.venue)
 
 
 def calendar_for_venue(venue: str, asset_classes: dict[str, str] | None = None) -> str:

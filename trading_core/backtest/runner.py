@@ -24,7 +24,7 @@ from ..analytics.by_regime import metrics_by_regime
 from ..analytics.metrics import PerformanceMetrics, compute_metrics, simple_returns
 from ..errors import InvalidInput
 from ..strategies import Bars, get_strategy, portfolio_symbols
-from ..strategies.base import aligned_bars
+from ..strategies.base import aligned_bars, own_bar_signals
 from ..strategies.filters import decision_rows, filter_counts
 from ..strategies.position_rules import PositionRules
 from .request import BacktestRequest, parse_slippage
@@ -253,9 +253,12 @@ def run_backtest(
         (np.asarray(position_raw) != 0).sum(axis=2).astype(np.float64)  # open positions per account
     fills = np.asarray(fills_raw)
     # the benchmark: buy-and-hold of the symbol, or an equal-weight basket of the symbols
-    bench = simple_returns(bars.close[:, 0]) if not multi else np.nanmean(
-        np.column_stack([simple_returns(bars.close[:, s]) for s in range(bars.n_symbols)]), axis=1)
-    last_close = bars.close[-1]
+    # (a closed symbol -- NaN on a union calendar -- holds its last close: 0 return while closed,
+    # Monday's return against Friday; open trades are marked at each symbol's last traded close)
+    marks = last_traded_close(bars.close)
+    bench = simple_returns(marks[:, 0]) if not multi else np.nanmean(
+        np.column_stack([simple_returns(marks[:, s]) for s in range(bars.n_symbols)]), axis=1)
+    last_close = marks[-1]
 
     labels, regimes = _regime_labels(request, warehouse, bars)
     portfolios: list[PortfolioResult] = []
@@ -322,11 +325,63 @@ def _regime_labels(request: BacktestRequest, warehouse: Any,
                     "regime_versions": sorted(frame["regime_version"].unique().to_list())}
 
 
+def parse_universe(spec: str, venue: str | None, timeframe: str | None) -> tuple[list[str], list[str], str | None]:
+    """``--symbol`` as (symbols, venues, timeframe): ``A,B`` on ``venue``, or venue-qualified
+    ``coinbase:BTC/USD,yahoo:^GSPC`` (the session configs' ``venue`` + ``symbol`` in one token),
+    each optionally ``@<timeframe>``. A portfolio steps on ONE timeframe: two different ones are
+    refused naming both (resample to a common timeframe first)."""
+    from ..symbols import VENUE_PATTERN, check_symbol, check_venue
+
+    symbols: list[str] = []
+    venues: list[str] = []
+    tfs: list[tuple[str, str]] = []
+    for raw in str(spec).split(","):
+        tok = raw.strip()
+        tf = None
+        if "@" in tok:
+            tok, tf = (x.strip() for x in tok.rsplit("@", 1))
+        v = venue
+        head, sep, rest = tok.partition(":")
+        if sep and VENUE_PATTERN.fullmatch(head):  # lower case: a venue (BTC/USDT:USDT is a symbol)
+            v, tok = check_venue(head), rest
+        sym = check_symbol(tok)
+        if v is None:
+            raise InvalidInput(f"--symbol {raw.strip()}: no venue (give --venue or write venue:SYMBOL)")
+        symbols.append(sym)
+        venues.append(v)
+        tfs.append((sym, tf or timeframe or ""))
+    named = [(s, t) for s, t in tfs if t]
+    for s, t in named[1:]:
+        if t != named[0][1]:
+            raise InvalidInput(f"mixed timeframes: {named[0][0]} {named[0][1]} and {s} {t}; a portfolio steps on "
+                               "one timeframe (choose one both are stored in, or resample to it)")
+    return symbols, venues, (named[0][1] if named else timeframe)
+
+
+def last_traded_close(close: np.ndarray) -> np.ndarray:
+    """(T, S) closes with each NaN (no bar: a closed market) replaced by the symbol's last traded
+    close; NaN stays only before a symbol's first bar. Without NaN, ``close`` itself."""
+    c = np.asarray(close, dtype=np.float64)
+    bad = np.isnan(c)
+    if not bad.any():
+        return c
+    idx = np.where(~bad, np.arange(c.shape[0])[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    out = c[idx, np.arange(c.shape[1])[None, :]]
+    return np.where(bad & (np.cumsum(~bad, axis=0) == 0), np.nan, out)
+
+
+def _venue_of(request: Any, symbol: str) -> str:
+    """The venue a symbol of the request trades on (one venue unless ``request.venues`` names several)."""
+    f = getattr(request, "venue_of", None)
+    return f(symbol) if f is not None else request.venue  # type: ignore[no-any-return]
+
+
 def _read_frames(request: BacktestRequest, warehouse: BarSource) -> list[pl.DataFrame]:
     """Each symbol's bars in [start, end); fewer than two bars of any symbol is an error naming it."""
     frames = []
     for sym in request.universe:
-        f = warehouse.read_bars(request.venue, sym, request.timeframe, request.start, request.end)
+        f = warehouse.read_bars(_venue_of(request, sym), sym, request.timeframe, request.start, request.end)
         if f.height < 2:
             raise InvalidInput(_too_few_bars(request, sym, f.height, warehouse))
         frames.append(f)
@@ -347,7 +402,8 @@ def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) ->
     last = request.end - (timedelta(days=1) if (request.end.hour, request.end.minute, request.end.second,
                                                 request.end.microsecond) == (0, 0, 0, 0) else timedelta(0))
     to = when(last) if last != request.end else f"before {when(request.end)} UTC"
-    asked = (f"{n} {request.timeframe} bar(s) of {sym} on {request.venue} from {when(request.start)} "
+    venue = _venue_of(request, sym)  # the symbol's own venue (a portfolio may span venues)
+    asked = (f"{n} {request.timeframe} bar(s) of {sym} on {venue} from {when(request.start)} "
              f"to {to}{' (inclusive)' if last != request.end else ''}")
     try:
         stored = list(warehouse.series()) if hasattr(warehouse, "series") else None
@@ -364,7 +420,7 @@ def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) ->
         return f"{asked}; ingest them first (trading ingest ...) [stored series unknown: {why}]"
     if not stored:
         return f"{asked}: the warehouse{where} holds no bars; ingest them first (trading ingest sample)"
-    same = next((r for r in stored if (r.venue, r.symbol, r.timeframe) == (request.venue, sym, request.timeframe)),
+    same = next((r for r in stored if (r.venue, r.symbol, r.timeframe) == (venue, sym, request.timeframe)),
                 None)
     if same is not None:
         return (f"{asked}; stored: {same.bars} bars from {when(same.first_ts)} to {when(same.last_ts)}; "
@@ -372,7 +428,7 @@ def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) ->
 
     def score(r: Any) -> float:
         name = difflib.SequenceMatcher(None, sym.lower(), r.symbol.lower()).ratio()
-        return name + 0.2 * (r.venue == request.venue) + 0.1 * (r.timeframe == request.timeframe)
+        return name + 0.2 * (r.venue == venue) + 0.1 * (r.timeframe == request.timeframe)
 
     near = sorted((r for r in stored if difflib.SequenceMatcher(None, sym.lower(), r.symbol.lower()).ratio() >= 0.5),
                   key=lambda r: (-score(r), r.symbol, r.venue, r.timeframe))[:3]
@@ -386,10 +442,11 @@ def _too_few_bars(request: BacktestRequest, sym: str, n: int, warehouse: Any) ->
 
 
 def _align(frames: list[pl.DataFrame], symbols: tuple[str, ...]) -> Bars:
-    """The run's bars: several symbols on the bars all of them have; fewer than two is an error."""
+    """The run's bars: several symbols on the union of their bars (a closed symbol's bar is NaN);
+    fewer than two is an error."""
     bars = aligned_bars(frames, symbols)
     if len(frames) > 1 and bars.n_bars < 2:
-        raise InvalidInput(f"{', '.join(symbols)} share {bars.n_bars} bar(s) in the range: nothing to trade")
+        raise InvalidInput(f"{', '.join(symbols)} have {bars.n_bars} bar(s) in the range: nothing to trade")
     return bars
 
 
@@ -427,15 +484,22 @@ def strategy_history(request: BacktestRequest, warehouse: Any, symbols: tuple[st
     from ..timeframes import timeframe_ms
 
     span = timedelta(milliseconds=timeframe_ms(request.timeframe) * (w + 1))
-    lead = span * 1.6 + timedelta(days=7) if request.resolved_calendar() == "equity" else span
+    calendars = {request.calendar_of(s) if hasattr(request, "calendar_of") else request.resolved_calendar()
+                 for s in symbols}
+    lead = span * 1.6 + timedelta(days=7) if "equity" in calendars else span
     first = datetime.fromtimestamp(int(first_ms) / 1000.0, tz=UTC)
-    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in symbols]
+    frames = [warehouse.read_bars(_venue_of(request, s), s, request.timeframe, first - lead, first) for s in symbols]
     if any(f.height == 0 for f in frames):
         return None
     hist = aligned_bars(frames, symbols)
     if not hist.n_bars:
         return None
     k = min(w, hist.n_bars)
+    if hist.n_symbols > 1:  # union calendar: enough rows that every symbol has w bars of its own
+        for s in range(hist.n_symbols):
+            own = np.flatnonzero(np.isfinite(hist.close[:, s]))
+            if own.shape[0]:
+                k = max(k, hist.n_bars - int(own[-min(w, own.shape[0])]))
     return Bars(ts=hist.ts[-k:], open=hist.open[-k:], high=hist.high[-k:], low=hist.low[-k:],
                 close=hist.close[-k:], volume=hist.volume[-k:], symbols=hist.symbols)
 
@@ -443,11 +507,11 @@ def strategy_history(request: BacktestRequest, warehouse: Any, symbols: tuple[st
 def warmed_signals(strategy: Any, history: Bars | None, bars: Bars) -> tuple[np.ndarray, np.ndarray]:
     """The strategy's batch signals on ``bars``, computed after ``history`` (rows of ``bars`` only)."""
     if history is None or not history.n_bars:
-        return strategy.signals(bars)  # type: ignore[no-any-return]
+        return own_bar_signals(strategy, bars)
     both = Bars(ts=np.concatenate([history.ts, bars.ts]),
                 **{k: np.vstack([getattr(history, k), getattr(bars, k)])
                    for k in ("open", "high", "low", "close", "volume")}, symbols=bars.symbols)
-    entries, exits = strategy.signals(both)
+    entries, exits = own_bar_signals(strategy, both)
     h = history.n_bars
     return entries[h:], exits[h:]
 

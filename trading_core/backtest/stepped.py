@@ -80,12 +80,15 @@ def load_vix_asof(request: Any, warehouse: Any, first_ms: int, last_ms: int) -> 
 
 
 def _history(request: Any, warehouse: Any, symbols: tuple[str, ...], first_ms: int) -> Bars | None:
-    """The bars of every symbol before the run, aligned on the timestamps all of them have."""
+    """The bars of every symbol before the run, on the union of their timestamps (NaN = no bar)."""
     if not hasattr(warehouse, "read_bars"):
         return None
-    lead = history_lead(request.timeframe, request.resolved_calendar())
+    cals = {request.calendar_of(s) for s in symbols} if getattr(request, "venues", ()) else \
+        {request.resolved_calendar()}
+    lead = history_lead(request.timeframe, "equity" if "equity" in cals else "crypto")  # each its own bars
     first = datetime.fromtimestamp(int(first_ms) / 1000.0, tz=UTC)
-    frames = [warehouse.read_bars(request.venue, s, request.timeframe, first - lead, first) for s in symbols]
+    frames = [warehouse.read_bars(request.venue_of(s) if hasattr(request, "venue_of") else request.venue, s,
+                                  request.timeframe, first - lead, first) for s in symbols]
     if any(f.height == 0 for f in frames):
         return None
     hist = aligned_bars(frames, symbols)

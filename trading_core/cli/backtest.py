@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a YAML rule strategy (docs/strategies.md); excludes --strategy")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="strategy parameter, repeatable (e.g. fast=20, grid=10:50,20:100)")
-    p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD; A,B,... = one account holding them all (shared cash)")
+    p.add_argument("--symbol", help="e.g. ^GSPC or BTC/USD; A,B,... = one account holding them all (shared cash); "
+                   "venue:SYMBOL names its venue (coinbase:BTC/USD,yahoo:^GSPC: one portfolio across venues, "
+                   "stepped on the union of their bars)")
     p.add_argument("--venue", help="e.g. yahoo or coinbase")
     p.add_argument("--timeframe", help=f"one of {', '.join(TIMEFRAME_MS)}")
     p.add_argument("--start", help="first day (YYYY-MM-DD) or instant (ISO 8601, UTC)")
@@ -85,9 +87,11 @@ def _required(args: argparse.Namespace, *names: str) -> None:
         raise InvalidInput(f"backtest: missing required argument(s) {', '.join(missing)}")
 
 
-def _number(name: str, raw: str, *, allow_zero: bool = False, most: float | None = None) -> float:
-    """A finite number > 0 (>= 0 with ``allow_zero``) and at most ``most``; else ``InvalidInput``
-    naming the flag (a huge value would overflow the engine's arithmetic into inf)."""
+def _number(name: str, raw: str, *, allow_zero: bool = False, most: float | None = None,
+            least: float | None = None) -> float:
+    """A finite number > 0 (>= 0 with ``allow_zero``; >= ``least`` when given) and at most
+    ``most``; else ``InvalidInput`` naming the flag (a huge value would overflow the engine's
+    arithmetic into inf, a subnormal one round every trade to nothing)."""
     try:
         v = float(raw)
     except (TypeError, ValueError):
@@ -95,7 +99,12 @@ def _number(name: str, raw: str, *, allow_zero: bool = False, most: float | None
     bounds = (">= 0" if allow_zero else "> 0") + (f" and <= {most:g}" if most is not None else "")
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero) or (most is not None and v > most):
         raise InvalidInput(f"--{name} {raw!r}: expected a number {bounds}")
+    if least is not None and v < least:
+        raise InvalidInput(f"--{name} {raw!r}: expected a number >= {least:g}")
     return v
+
+
+MIN_CASH = 1.0  # one unit of the quote currency: less is not an account (1e-320 traded in subnormals)
 
 
 def _instant(name: str, raw: str, *, end: bool) -> datetime:
@@ -152,10 +161,27 @@ def _strategy_file(args: argparse.Namespace) -> None:
     from ..strategies.yaml_builder import file_sha256
 
     resolved = Path(path).expanduser().resolve()
-    if not resolved.is_file():
-        raise InvalidInput(f"--strategy-file {path}: no such file")
+    if not resolved.is_file():  # say what it is instead: missing, a directory, /dev/zero, a FIFO
+        from ..yaml_io import _kind
+
+        try:
+            what = f"is {_kind(resolved.stat().st_mode)}, not a regular file"
+        except FileNotFoundError:
+            what = "no such file"
+        except OSError as e:
+            what = e.strerror or str(e)
+        raise InvalidInput(f"--strategy-file {path}: {what}")
     args.strategy = "yaml"
     args.param = [*args.param, f"file={resolved}", f"sha256={file_sha256(resolved)}"]
+
+
+def _calendar(venue: str, venues: list[str], asset_classes: dict[str, str]) -> str:
+    """The run's calendar (annualisation): the venue's; across venues the union's -- crypto (every
+    day) when any symbol trades 24/7, whichever symbol is named first."""
+    from ..backtest import calendar_for_venue
+
+    cals = {calendar_for_venue(v, asset_classes) for v in (venues or [venue])}
+    return "crypto" if "crypto" in cals else "equity"
 
 
 def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
@@ -163,23 +189,30 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     # start quickly.
     from pydantic import ValidationError
 
-    from ..backtest import BacktestRequest, calendar_for_venue, parse_slippage
+    from ..backtest import BacktestRequest, parse_slippage
     from ..backtest.request import MAX_BARS_PARAM, MAX_CASH, MAX_SIZE
     from ..backtest.runner import check_work
     from ..strategies import get_strategy, parse_params
     from ..symbols import check_symbol, check_venue
 
     """Validate every argument and return the request; raise ``InvalidInput`` naming the bad one."""
+    from ..backtest.runner import parse_universe
+
     _strategy_file(args)
+    venues: list[str] = []
+    if args.symbol is not None:  # venue:SYMBOL[@timeframe] tokens may name the venue and timeframe
+        parsed, venues, tf = parse_universe(str(args.symbol), args.venue, args.timeframe)
+        args.venue = args.venue or venues[0]
+        args.timeframe = tf
     _required(args, "strategy", "symbol", "venue", "timeframe", "start", "end")
     params = _config_params(args.strategy, dict(parse_params(args.param)), cfg)
     strategy = get_strategy(args.strategy, params)  # unknown names and bad params fail before any I/O
-    universe = [check_symbol(x.strip()) for x in str(args.symbol).split(",")]
+    universe = [check_symbol(x) for x in parsed]
     if len(set(universe)) != len(universe):
         raise InvalidInput(f"--symbol {args.symbol}: a symbol is named twice")
     check_work(args.strategy, len(strategy.variants()), len(universe))  # a huge grid: refused now, not in minutes
     symbol = universe[0]
-    venue = check_venue(args.venue)
+    venue = check_venue(venues[0] if venues else args.venue)  # the first symbol's venue leads
     allocation = _choice("allocation", getattr(args, "allocation", "signals"), ("signals", "markowitz"))
     if allocation == "markowitz" and len(universe) < 2:
         raise InvalidInput("--allocation markowitz needs two or more symbols (--symbol A,B,...)")
@@ -200,15 +233,16 @@ def build_request(args: argparse.Namespace, cfg: Any) -> BacktestRequest:
     try:
         return BacktestRequest(
             strategy=args.strategy, params=params, symbol=symbol, venue=venue, timeframe=args.timeframe,
-            start=start, end=end, cash=_number("cash", args.cash, most=MAX_CASH),
+            start=start, end=end, cash=_number("cash", args.cash, least=MIN_CASH, most=MAX_CASH),
             fee_bps=None if args.fee_bps is None else _number("fee-bps", args.fee_bps, allow_zero=True, most=1000),
             slippage=args.slippage, fill=_choice("fill", args.fill, _FILLS),  # type: ignore[arg-type]
             sizing=_choice("sizing", args.sizing, _SIZINGS),  # type: ignore[arg-type]
             size=_number("size", args.size, most=MAX_SIZE), short=bool(args.short),
             device=_choice("device", args.device, ("cpu", "cuda", "auto")),  # type: ignore[arg-type]
-            calendar=calendar_for_venue(venue, asset_classes),  # type: ignore[arg-type]
+            calendar=_calendar(venue, venues, asset_classes),  # type: ignore[arg-type]
             venue_config=dict(cfg.venues.get(venue, {})), persist=bool(args.save),
             symbols=tuple(universe) if len(universe) > 1 else (), allocation=allocation,  # type: ignore[arg-type]
+            venues=tuple(venues) if len(universe) > 1 and len(set(venues)) > 1 else (),
             rebalance_bars=int(rebalance), warmup_bars=_whole("warmup-bars", getattr(args, "warmup_bars", "0")),
             **_risk_fields(args, cfg),
         )
@@ -296,7 +330,7 @@ def _check_plain_flags(args: argparse.Namespace) -> None:
     engine are imported: a mistyped value is refused in a fraction of a second."""
     from ..backtest.request import MAX_BARS_PARAM, MAX_CASH, MAX_SIZE  # pydantic only, no Numba
 
-    _number("cash", args.cash, most=MAX_CASH)
+    _number("cash", args.cash, least=MIN_CASH, most=MAX_CASH)
     if args.fee_bps is not None:
         _number("fee-bps", args.fee_bps, allow_zero=True, most=1000)
     _number("size", args.size, most=MAX_SIZE)

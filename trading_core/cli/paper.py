@@ -209,6 +209,10 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
     if feed not in ("replay", "live"):
         raise InvalidInput(f"--feed {feed!r}: expected replay or live")
     speed = _speed(args.speed if args.speed is not None else tpl.get("speed"))
+    if ns.symbol and not ns.venue:  # venue:SYMBOL tokens name the venue (a portfolio across venues)
+        from ..backtest.runner import parse_universe
+
+        ns.venue = parse_universe(str(ns.symbol), None, ns.timeframe)[1][0]
     for flag in ("symbol", "venue", "timeframe"):
         if not getattr(ns, flag):
             raise InvalidInput(f"paper start: --{flag} is required (or a --template that sets it)")
@@ -218,14 +222,21 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
         ns.start = live_start(time.time(), ns.timeframe).isoformat()
         ns.end = (MAX_END - timedelta(days=1)).isoformat()
     elif ns.start is None or ns.end is None:
-        rng = warehouse.series_range(ns.venue, str(ns.symbol).split(",")[0], ns.timeframe) \
-            if warehouse.path.exists() else None
-        if rng is None:
-            raise InvalidInput(f"no {ns.symbol} {ns.timeframe} bars on {ns.venue} to replay "
+        from ..backtest.runner import parse_universe
+
+        symbols, venues, _ = parse_universe(str(ns.symbol), ns.venue, ns.timeframe)
+        have = warehouse.path.exists()
+        ranges = [warehouse.series_range(v, sym, ns.timeframe) if have else None
+                  for sym, v in zip(symbols, venues, strict=True)]
+        missing = [f"{sym} on {v}" for sym, v, r in zip(symbols, venues, ranges, strict=True) if r is None]
+        if missing:
+            raise InvalidInput(f"no {', '.join(missing)} {ns.timeframe} bars to replay "
                                "(trading ingest sample, or give --start/--end)")
-        end = rng.last_ts + timedelta(milliseconds=1)
+        # the last 90 days that every symbol has (the stored ranges' overlap)
+        end = min(r.last_ts for r in ranges if r is not None) + timedelta(milliseconds=1)
+        first_ts = max(r.first_ts for r in ranges if r is not None)
         ns.end = ns.end or end.isoformat()
-        ns.start = ns.start or max(rng.first_ts, end - timedelta(days=90)).isoformat()
+        ns.start = ns.start or max(first_ts, end - timedelta(days=90)).isoformat()
     if ns.warmup_bars is None:
         from ..strategies import get_strategy, parse_params
 
@@ -239,7 +250,14 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
     try:
         return SessionConfig(name=str(name), request=request, feed=feed, speed=speed, template=args.template,
                              **({"poll_s": float(tpl["poll_s"])} if "poll_s" in tpl else {}))
-    except ValueError as e:
+    except ValueError as e:  # pydantic's ValidationError is one: say its first problem on one line
+        errors = getattr(e, "errors", None)
+        if callable(errors) and errors():
+            err = errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "session"
+            flag = f"--{where}" if where in ("name", "feed", "speed") else f"paper start {where}"
+            msg = str(err["msg"]).removeprefix("Value error, ").removeprefix(f"{where}: ")
+            raise InvalidInput(f"{flag}: {msg}") from None
         raise InvalidInput(f"paper start: {e}") from None
 
 
@@ -266,7 +284,8 @@ def _start(args: argparse.Namespace) -> int:
         _print(doc)
     else:
         print(f"session {sid} ({config.name}): {config.request.strategy} on {', '.join(config.symbols)} "
-              f"{config.request.timeframe} {config.request.venue}, {config.feed} feed")
+              f"{config.request.timeframe} {', '.join(dict.fromkeys(config.request.venues or (config.request.venue,)))}, "
+              f"{config.feed} feed")
         if args.foreground:
             print(f"ran in the foreground: {doc['outcome']['state']} after {doc['outcome']['bars_processed']} bars")
         else:
@@ -389,15 +408,17 @@ def _export(args: argparse.Namespace) -> int:
         text = json.dumps(rows, indent=2, default=str)
     else:
         frame = _flat(frame)
-    if args.format == "parquet":
-        frame.write_parquet(args.out)
-    elif args.format == "csv":
+    if args.format == "csv":
         text = frame.write_csv()
-    if args.format != "parquet":
-        if args.out:
+    try:  # a directory, a read-only place, a name too long: one line, not a traceback
+        if args.format == "parquet":
+            frame.write_parquet(args.out)
+        elif args.out:
             Path(args.out).write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    except OSError as e:
+        raise InvalidInput(f"--out {args.out}: cannot write: {e.strerror or e}") from None
     if args.out:
         print(f"wrote {frame.height} event(s) of {sid} to {args.out}", file=sys.stderr)
     return 0

@@ -33,6 +33,18 @@ from trading_core.engine.rules import (
 )
 
 # ############# Bar processing ############# #
+# A symbol with no bar at a step (its market is closed there: a union calendar of 24/7 and session
+# venues) has NaN prices (``Bars``: NaN = no bar). Nothing of that symbol activates, fills, triggers
+# or signals on such a bar; it is marked at its last traded close. On data without NaN every check
+# below is false and the arithmetic is unchanged.
+
+
+@rule(F3, I0, I0, inline=True)
+def closed_nb(bars, t_row, s):
+    """True when symbol ``s`` has no bar at row ``t_row`` (NaN close)."""
+    c = bars[E.B_CLOSE, t_row, s]
+    return c != c
+
 
 
 @rule(I0, I0, F0, I3, F3)
@@ -62,6 +74,8 @@ def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
             if oi[p, k, E.OI_TIF] == E.TimeInForce.GTD and et > 0 and ts >= et:
                 close_slot_nb(p, k, E.EventKind.EXPIRED, 0, bar, ts, oi, of, ai, ei)
                 continue
+            if closed_nb(bars, t_row, oi[p, k, E.OI_SYM]):
+                continue  # its market is closed: the order becomes live on the symbol's next real bar
             oi[p, k, E.OI_STATUS] = E.OrderStatus.ACTIVE
             oi[p, k, E.OI_FIRST] = 1
             nb_ = oi[p, k, E.OI_EXP_BAR]
@@ -83,6 +97,8 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
         s = oi[p, k, E.OI_SYM]
         o = bars[E.B_OPEN, t_row, s]
         c = bars[E.B_CLOSE, t_row, s]
+        if c != c:
+            continue  # no bar of this symbol here (closed market): nothing of it fills or triggers
         if pt == 0:
             price = o
         elif pt == 3:
@@ -234,6 +250,8 @@ def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, 
     if e == x:
         return
     s = sig_i[p, 1]
+    if closed_nb(bars, t_row, s):
+        return  # a closed bar carries no signal
     pos = pf[p, s, E.PF_QTY]
     if ai[p, E.AI_SIGPEND] > 0:
         state = ai[p, E.AI_SIGTGT]
@@ -282,6 +300,8 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
     eq = 0.0
     for s in range(lo, hi):
         c = bars[E.B_CLOSE, t_row, s]
+        if c != c:
+            c = pf[p, s, E.PF_LAST]  # closed: valued at its last traded close
         q = pf[p, s, E.PF_QTY]
         if borrow > 0.0 and q < 0.0:
             cost = -q * c * borrow
@@ -364,6 +384,8 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
             if sig_i[p, 3] == 1 and not (borrow_on and pf[p, sym, E.PF_QTY] < 0.0):
                 # end_bar_nb(single=1) without a borrow charge: cash is unchanged
                 c = bars[E.B_CLOSE, t, sym]
+                if c != c:
+                    c = pf[p, sym, E.PF_LAST]  # closed: valued at its last traded close
                 q = pf[p, sym, E.PF_QTY]
                 pf[p, sym, E.PF_LAST] = c
                 if series_on:

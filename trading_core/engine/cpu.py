@@ -51,6 +51,8 @@ def ewm_sigma_into_nb(close, lam, var, prev, out):
         for t in range(T):
             out[t, s] = math.sqrt(v)
             c = close[t, s]
+            if c != c:
+                continue  # no bar (closed market): the next real close returns against the last one
             if pc > 0.0 and c > 0.0:
                 r = math.log(c / pc)
                 v = lam * v + (1.0 - lam) * r * r

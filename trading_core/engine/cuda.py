@@ -25,7 +25,7 @@ RULES: tuple[str, ...] = (
     "roll_day_nb", "add_day_volume_nb", "apply_fill_nb", "find_slot_nb", "free_slot_nb", "release_children_nb",
     "close_slot_nb", "latency_bars_nb", "validate_nb", "submit_nb", "_write_slot_nb", "size_qty_nb",
     "size_reject_nb", "cap_qty_nb", "execute_nb", "signal_fill_nb",
-    "fill_slot_nb", "start_bar_nb", "trail_level_nb", "match_point_nb", "process_queue_nb", "signal_nb",
+    "fill_slot_nb", "closed_nb", "start_bar_nb", "trail_level_nb", "match_point_nb", "process_queue_nb", "signal_nb",
     "_signal_order_nb", "end_bar_nb", "step_nb", "run_block_nb", "run_portfolio_nb",
 )
 THREADS_PER_BLOCK = 64

@@ -373,7 +373,10 @@ class ReferencePortfolio:
         a.tier = max(j for j, t in enumerate(self.m.fee_tiers) if vol >= t.min_volume_30d)
 
     def step(self, bar, ts, bar_data, sig, instructions=(), signal=None):
-        """bar_data: per symbol (open, high, low, close, volume); signal: (entry, exit) or None."""
+        """bar_data: per symbol (open, high, low, close, volume); signal: (entry, exit) or None.
+
+        A symbol whose close is NaN has no bar here (its market is closed): none of its orders
+        activates, fills or triggers, its signal is ignored, and it is marked at its last close."""
         m, a = self.m, self.a
         if len(m.fee_tiers) > 1:
             self._roll_day(ts)
@@ -391,6 +394,8 @@ class ReferencePortfolio:
                 if o.tif == TIF.GTD and o.expire_ts > 0 and ts >= o.expire_ts:
                     self._retire(o, EK.EXPIRED, 0, bar, ts)
                     continue
+                if math.isnan(bar_data[o.sym][3]):
+                    continue  # its market is closed: live from the symbol's next real bar
                 o.status, o.first = E.OrderStatus.ACTIVE, True
                 o.expire_bar = bar + o.expire_bars if o.expire_bars > 0 else -1
                 if o.type in (OT.TRAILING_STOP, OT.TRAILING_STOP_PCT):
@@ -401,12 +406,14 @@ class ReferencePortfolio:
                 break
             for k in range(len(a.slots)):
                 o = a.slots[k]
-                if o is not None and o.status == E.OrderStatus.ACTIVE:
+                if o is not None and o.status == E.OrderStatus.ACTIVE and not math.isnan(bar_data[o.sym][3]):
                     self._match(o, pt, bar, ts, bar_data, sig)
-        if signal is not None and signal[0] != signal[1]:
+        if signal is not None and signal[0] != signal[1] and not math.isnan(bar_data[self.sig_sym][3]):
             self._signal(signal, bar, ts, bar_data, sig)
         cash, eq = a.cash, 0.0
         for s, (_o, _h, _l, c, _v) in enumerate(bar_data):
+            if math.isnan(c):
+                c = a.last[s]  # no bar (closed market): valued at the last traded close
             if self.borrow > 0 and a.pos[s] < 0:
                 cost = -a.pos[s] * c * self.borrow
                 cash = cash - cost

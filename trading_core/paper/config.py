@@ -93,5 +93,5 @@ class SessionConfig(BaseModel):
     def summary(self) -> dict[str, Any]:
         r = self.request
         return {"name": self.name, "strategy": r.strategy, "params": dict(r.params), "venue": r.venue,
-                "symbols": list(r.universe), "timeframe": r.timeframe, "feed": self.feed,
+                "venues": [r.venue_of(x) for x in r.universe], "symbols": list(r.universe), "timeframe": r.timeframe, "feed": self.feed,
                 "speed": self.speed or "max", "cash": r.cash, "risk_armed": r.risk is not None}

@@ -12,6 +12,13 @@ from the session's first traded bar, so a resumed run skips what the checkpoint 
   whose close is older than the run's start was missed during downtime: ``reconstructed``.
   Nothing new for ``stale_bars`` bar lengths is reported (``stale``) -- the Trader's bar clock
   then sees the data gap and the system breaker acts on it.
+
+Mixed calendars: both feeds step on the UNION of the symbols' bars (``aligned_bars``), so a
+portfolio of BTC/USD (24/7) and ^GSPC (weekdays) trades BTC on a Saturday with ^GSPC closed (its
+prices NaN). A live poll in which only some symbols have a new closed bar steps with the others
+closed. The stale guard is per symbol and per venue calendar: a crypto symbol is expected every
+bar; an equity symbol only on weekdays (``numpy.busday_count``: weekends are not stale; an
+exchange holiday counts as one missed bar -- no holiday calendar is installed).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..strategies import Bars
@@ -101,11 +109,49 @@ class LiveFeed:
     last_ts: int | None = None
     run_started: float = field(default_factory=time.time)
     rejected: list[str] = field(default_factory=list)  # what the validator refused (for the status)
+    venues: tuple[str, ...] = ()  # one per symbol when they trade on different venues (() = all on venue)
+    calendars: tuple[str, ...] = ()  # one per symbol: crypto | equity (() = all on calendar)
+    symbol_last: dict[str, int] = field(default_factory=dict)  # each symbol's newest delivered bar
 
     def __post_init__(self) -> None:
         from ..timeframes import timeframe_ms
 
         self.bar_ms = timeframe_ms(self.timeframe)
+
+    def venue_of(self, i: int) -> str:
+        return self.venues[i] if self.venues else self.venue
+
+    def calendar_of(self, i: int) -> str:
+        return self.calendars[i] if self.calendars else self.calendar
+
+    def missed_bars(self, now_s: float) -> dict[str, float]:
+        """Bars each symbol's venue calendar expected since its newest delivered bar closed and
+        that have not come: every bar for crypto, weekday bars for equities (a weekend is a
+        closed market, not stale data)."""
+        out: dict[str, float] = {}
+        now_ms = int(now_s * 1000)
+        for i, s in enumerate(self.symbols):
+            last = self.symbol_last.get(s, self.last_ts)
+            if last is None:
+                continue
+            closed_at = last + self.bar_ms
+            if now_ms <= closed_at:
+                out[s] = 0.0
+                continue
+            if self.calendar_of(i) == "equity" and self.bar_ms >= 86_400_000:
+                a = np.datetime64(closed_at // 86_400_000, "D")
+                b = np.datetime64(now_ms // 86_400_000, "D")
+                out[s] = float(np.busday_count(a, b))
+            elif self.calendar_of(i) == "equity":
+                a = np.datetime64(closed_at // 86_400_000, "D")
+                b = np.datetime64(now_ms // 86_400_000, "D")
+                # intraday equity bars: only weekday time counts (session hours are not modelled)
+                days = max(int((b - a).astype(np.int64)), 0)
+                weekend = days - int(np.busday_count(a, b))
+                out[s] = max((now_ms - closed_at - weekend * 86_400_000) / self.bar_ms, 0.0)
+            else:
+                out[s] = (now_ms - closed_at) / self.bar_ms
+        return out
 
     def poll(self) -> Bars | None:
         """The closed bars after the last one delivered, aligned across the symbols."""
@@ -115,10 +161,10 @@ class LiveFeed:
         first = self.start_ms if self.last_ts is None else self.last_ts + self.bar_ms
         start = datetime.fromtimestamp(first / 1000.0, tz=UTC)
         frames = []
-        for s in self.symbols:
-            raw = self.provider.fetch_ohlcv(self.venue, s, self.timeframe, start, now)
+        for i, s in enumerate(self.symbols):
+            raw = self.provider.fetch_ohlcv(self.venue_of(i), s, self.timeframe, start, now)
             report = validate(raw, timeframe=self.timeframe, now=now, validation=self.validation,
-                              calendar=self.calendar)  # type: ignore[arg-type]
+                              calendar=self.calendar_of(i))  # type: ignore[arg-type]
             if report.batch_rejected:
                 self.rejected.append(f"{s}: {report.reject_reason}")
                 return None
@@ -127,8 +173,9 @@ class LiveFeed:
             acc = report.accepted.select("ts", "open", "high", "low", "close", "volume")
             acc = acc.filter(pl.col("ts").dt.epoch("ms") >= first)
             frames.append(acc)
-        if any(f.height == 0 for f in frames):
+        if all(f.height == 0 for f in frames):
             return None
+        # the union: a symbol with no new bar is closed at these steps (NaN prices)
         bars = aligned_bars(frames, self.symbols)
         return bars if bars.n_bars else None
 
@@ -143,13 +190,25 @@ class LiveFeed:
                     if self.last_ts is not None and ts <= self.last_ts:
                         continue
                     self.last_ts = ts
+                    for k, s in enumerate(self.symbols):
+                        if bars.close[i, k] == bars.close[i, k]:
+                            self.symbol_last[s] = ts
                     if index >= after:
                         closed_at = (ts + self.bar_ms) / 1000.0
                         yield FeedItem(index, _slice(bars, i), closed_at < self.run_started - self.poll_s)
                     index += 1
-            age = None if self.last_ts is None else self.clock() - (self.last_ts + self.bar_ms) / 1000.0
-            stale = age is not None and age > self.stale_bars * self.bar_ms / 1000.0
-            note = f"no new bar for {age:.0f}s" if stale and age is not None else ""
+            now_s = self.clock()
+            missed = self.missed_bars(now_s)
+            late = sorted(s for s, m in missed.items() if m > self.stale_bars)
+            stale = bool(late)
+            note = ""
+            if stale:
+                parts = []
+                for s in late:
+                    last = self.symbol_last.get(s, self.last_ts)
+                    age = now_s - ((last or 0) + self.bar_ms) / 1000.0
+                    parts.append(f"{s}: no new bar for {age:.0f}s")
+                note = "; ".join(parts) if len(self.symbols) > 1 else parts[0].split(": ", 1)[1]
             yield Idle(self.poll_s, stale=stale, note=note)
 
 
@@ -165,8 +224,15 @@ def bars_revision(warehouse: Any, request: Any) -> int:
     after a provider restated bars is told apart from the original."""
     if not hasattr(warehouse, "max_revision"):
         return 0
-    return int(warehouse.max_revision(request.venue, list(request.universe), request.timeframe,
-                                      request.start, request.end))
+    venues = tuple(getattr(request, "venues", ()) or ())
+    if not venues:
+        return int(warehouse.max_revision(request.venue, list(request.universe), request.timeframe,
+                                          request.start, request.end))
+    by_venue: dict[str, list[str]] = {}
+    for v, s in zip(venues, request.universe, strict=True):
+        by_venue.setdefault(v, []).append(s)
+    return max(int(warehouse.max_revision(v, syms, request.timeframe, request.start, request.end))
+               for v, syms in by_venue.items())
 
 
 def live_start(now: float, timeframe: str) -> datetime:

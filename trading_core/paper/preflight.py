@@ -10,11 +10,12 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..errors import TradingError
+from ..warehouse.bars import HeldRows
 from .config import SessionConfig
 
 __all__ = ["Check", "preflight", "failing"]
@@ -36,6 +37,22 @@ def failing(checks: list[Check]) -> list[str]:
     return [f"{c.name}: {c.detail}" for c in checks if not c.ok]
 
 
+def _held_in_window(warehouse: Any, config: SessionConfig, venue: str, symbol: str) -> HeldRows | None:
+    """Quarantined rows of ``symbol`` where the session decides from them: its strategy warm-up
+    and its own bars (live: from the warm-up on). A hole there changes what it trades; one years
+    before does not (the volatility rank's year of history shrugs off a missing day). ``None``
+    when the warehouse cannot say (then any quarantine fails the check)."""
+    if not hasattr(warehouse, "quarantined_rows"):
+        return None
+    from ..timeframes import timeframe_ms
+
+    r = config.request
+    lead = timedelta(milliseconds=timeframe_ms(r.timeframe) * (r.warmup_bars + 1)) * 1.6 + timedelta(days=7)
+    end = None if config.feed == "live" else r.end
+    held = warehouse.quarantined_rows(venue, [symbol], r.timeframe, r.start - lead, end)
+    return held.get(symbol, HeldRows(symbol, 0, {}, None, None))
+
+
 def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_bars: int = 24,
               now: datetime | None = None, compile_engine: bool = True) -> list[Check]:
     """Data present (replay) or fresh (live), its last ingest batch clean, no unhealthy model,
@@ -49,9 +66,10 @@ def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_ba
     data_bad, quality_bad = [], []
     exists = Path(getattr(warehouse, "path", "")).exists()
     for sym in r.universe:
-        rng = warehouse.series_range(r.venue, sym, r.timeframe) if exists else None
+        venue = r.venue_of(sym)
+        rng = warehouse.series_range(venue, sym, r.timeframe) if exists else None
         if rng is None:
-            data_bad.append(f"no {sym} {r.timeframe} bars on {r.venue} (trading ingest sample, or trading ingest live)")
+            data_bad.append(f"no {sym} {r.timeframe} bars on {venue} (trading ingest sample, or trading ingest live)")
             continue
         if config.feed == "replay":
             if rng.last_ts < r.start or rng.first_ts >= r.end:
@@ -62,14 +80,18 @@ def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_ba
             if age_bars > stale_bars:
                 data_bad.append(f"{sym}: last bar {rng.last_ts.isoformat()} is {age_bars:.0f} bars old "
                                 f"(limit {stale_bars}): ingest first")
-        batch = warehouse.latest_batch(r.venue, sym, r.timeframe)
+        batch = warehouse.latest_batch(venue, sym, r.timeframe)
         if batch is not None and batch["status"] != "accepted":
             quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} was rejected ({batch['reason']})")
         elif batch is not None and batch["rows_quarantined"]:
-            quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} quarantined "
-                               f"{batch['rows_quarantined']} row(s): review market.quarantine")
+            held = _held_in_window(warehouse, config, venue, sym)
+            if held is None or held.rows:
+                where = "" if held is None else (f" ({held.rows} in the session's window, "
+                                                 f"{held.first_ts:%Y-%m-%d}..{held.last_ts:%Y-%m-%d})")
+                quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} quarantined "
+                                   f"{batch['rows_quarantined']} row(s){where}: review market.quarantine")
     checks.append(Check("data", not data_bad, "; ".join(data_bad) or
-                        f"{', '.join(r.universe)} {r.timeframe} on {r.venue} stored"))
+                        f"{', '.join(r.universe)} {r.timeframe} on {', '.join(dict.fromkeys(r.venues or (r.venue,)))} stored"))
     checks.append(Check("quality", not quality_bad, "; ".join(quality_bad) or "last ingest batches clean"))
     checks.append(_model_check(config))
     risk = r.risk

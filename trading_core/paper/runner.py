@@ -276,7 +276,9 @@ class SessionRunner:
         symbol_of, account_of = trader_layout(1, S)
         model = build_market_model(req)
         check_lot_size(req, model)
-        stream = strategy.stream(S)
+        from ..strategies.base import signal_stream
+
+        stream = signal_stream(strategy, S)  # one per symbol on its own bars (mixed calendars)
         trader = build_trader(req, self.warehouse, tuple(req.universe), first_ms, last_ms, stream, symbol_of,
                               account_of, model, protection_for(req, strategy), self.sid,
                               position_rules_for(strategy), context="paper", record_events=True)
@@ -352,7 +354,8 @@ class SessionRunner:
         else:
             feed = LiveFeed(self.provider, req.venue, tuple(req.universe), req.timeframe, req.resolved_calendar(),
                             first_ms, cfg.poll_s, self.validation, stale_bars=max(2, self.stale_bars // 8),
-                            clock=self.clock, run_started=self._started)
+                            clock=self.clock, run_started=self._started, venues=tuple(req.venues),
+                            calendars=tuple(req.calendar_of(s) for s in req.universe) if req.venues else ())
         self._publish(state="running", stage=None, progress=None, bars_processed=done,
                       **self._book(trader, ckpt.last_bar_ts if ckpt else None))
         return self._loop(out, trader, feed, gen, done, seq, revision, outbox,
@@ -424,7 +427,9 @@ class SessionRunner:
                          symbols[int(trader.symbol_of[col])], reason, _payload(d), revision, gen, reconstructed))
         eng = trader.engine
         eq, cash = eng.equity, eng.cash
-        gross = np.abs(eng.positions * np.asarray(bar.close)[None, :]).sum(axis=1)
+        # each symbol at its last traded close (a closed market's bar is NaN on a union calendar)
+        mark = np.asarray(trader.prev_close if trader.prev_close is not None else bar.close, dtype=np.float64)
+        gross = np.abs(eng.positions * np.nan_to_num(mark)[None, :]).sum(axis=1)
         equity = [(sid, i, ts, a, float(eq[a]), float(cash[a]), float(gross[a])) for a in range(trader.A)]
         return rows, equity, alerts, seq
 
@@ -568,10 +573,13 @@ def build_runner(session_id: str, *, store: SessionStore, ledger: PaperLedger, w
     provider = validation = None
     if config.feed == "live":
         from ..market_data.providers import build_provider as default_build
-        from .supervision import session_universe
+        from .supervision import VenueRouter, session_universe
 
         md = market_data.model_copy(update={"mode": "live"})
-        provider = (build_provider or default_build)(session_universe(config, md), md, now=now or datetime.now(UTC))
+        build = build_provider or default_build
+        venues = list(dict.fromkeys(config.request.venues)) or [config.request.venue]
+        built = {v: build(session_universe(config, md, v), md, now=now or datetime.now(UTC)) for v in venues}
+        provider = built[venues[0]] if len(built) == 1 else VenueRouter(built)
         validation = md.validation
     return SessionRunner(session_id, store=store, ledger=ledger, warehouse=warehouse, run_id=run_id,
                          provider=provider, validation=validation, budget_s=budget_s, data_dir=data_dir,

@@ -36,7 +36,7 @@ from .control import Request, SessionStore, desired_state
 
 __all__ = ["FINISHED", "RUN_ACTIONS", "Decision", "RunInfo", "SupervisionPolicy", "heartbeat_age", "is_finished",
            "is_stale", "latest_run_request", "next_run_key", "parse_ts", "pending_request", "request_stamps",
-           "session_universe", "supervise"]
+           "VenueRouter", "session_universe", "supervise"]
 
 # Status states after which nothing runs until a new request (``failed``: an error a retry would
 # repeat -- a refused pre-flight, a ledger mismatch -- so a human resumes it after a fix).
@@ -241,20 +241,34 @@ def _age(age: float | None) -> str:
     return "missing" if age is None else f"{age:.0f}s"
 
 
-def session_universe(config: SessionConfig, md: Any) -> Any:
-    """The ``UniverseConfig`` a live session's provider is built for: the configured universe on
-    the session's venue and timeframe that lists all its symbols (its provider order), else one
-    made for the session (providers of a universe on the same venue, else the venue's kind)."""
+def session_universe(config: SessionConfig, md: Any, venue: str | None = None) -> Any:
+    """The ``UniverseConfig`` a live session's provider is built for on ``venue`` (default: the
+    session's first venue; a mixed-venue session has one per venue): the configured universe on
+    that venue and the session's timeframe that lists all the session's symbols there (its
+    provider order), else one made for the session (providers of a universe on the same venue,
+    else the venue's kind)."""
     from ..config import UniverseConfig
 
     req = config.request
-    symbols = list(req.universe)
-    same = [u for u in md.universes if u.venue == req.venue and u.timeframe == req.timeframe]
+    venue = venue or req.venue
+    symbols = [s for s in req.universe if req.venue_of(s) == venue]
+    same = [u for u in md.universes if u.venue == venue and u.timeframe == req.timeframe]
     for u in same:
         if set(symbols) <= set(u.symbols):
             return u.model_copy(update={"symbols": symbols})
-    venue_u = next((u for u in md.universes if u.venue == req.venue), None)
-    equity = req.resolved_calendar() == "equity"
+    venue_u = next((u for u in md.universes if u.venue == venue), None)
+    equity = req.calendar_of(symbols[0]) == "equity"
     providers: list[Any] = list(venue_u.providers) if venue_u else (["yfinance"] if equity else ["ccxt"])
-    return UniverseConfig(name="paper_session", asset_class="equity" if equity else "crypto", venue=req.venue,
+    return UniverseConfig(name="paper_session", asset_class="equity" if equity else "crypto", venue=venue,
                           timeframe=req.timeframe, symbols=symbols, providers=providers, start=req.start.date())
+
+
+class VenueRouter:
+    """A live session's provider across venues: each ``fetch_ohlcv`` goes to the provider built
+    for that venue's universe (one venue: the router is never built)."""
+
+    def __init__(self, providers: dict[str, Any]) -> None:
+        self.providers = providers
+
+    def fetch_ohlcv(self, venue: str, symbol: str, timeframe: str, start: Any, end: Any) -> Any:
+        return self.providers[venue].fetch_ohlcv(venue, symbol, timeframe, start, end)

@@ -120,19 +120,116 @@ class Bars:
 
 
 def aligned_bars(frames: Sequence[pl.DataFrame], symbols: Sequence[str]) -> Bars:
-    """Several symbols' frames on the timestamps ALL of them have (an account trades them at the
-    same instants; a symbol's missing bar would otherwise need a price that never traded); one
-    frame as it is. The result may hold no bar: callers say what that means for them."""
+    """Several symbols' frames on the UNION of their timestamps (a portfolio of a 24/7 venue and a
+    session venue steps whenever any of its markets has a bar); one frame as it is.
+
+    A symbol with no bar at a step is *closed* there: its price fields are NaN (NaN = no bar, the
+    one mechanism the engine, the Trader and ``own_bar_signals`` read). The result may hold no
+    bar: callers say what that means for them."""
     if len(frames) == 1:
         return Bars.from_frame(frames[0], symbols[0])
-    common = frames[0].select("ts")
-    for f in frames[1:]:
-        common = common.join(f.select("ts"), on="ts", how="inner")
-    common = common.sort("ts")
-    parts = [Bars.from_frame(common.join(f, on="ts", how="left").sort("ts"), s)
+    union = pl.concat([f.select("ts") for f in frames]).unique().sort("ts")
+    parts = [Bars.from_frame(union.join(f, on="ts", how="left").sort("ts"), s)
              for f, s in zip(frames, symbols, strict=True)]
     stack = {k: np.hstack([getattr(b, k) for b in parts]) for k in _PRICE_FIELDS}
     return Bars(ts=parts[0].ts, symbols=tuple(symbols), **stack)
+
+
+def open_mask(bars: Bars) -> BoolArray:
+    """(T, S) True where the symbol has a bar (its close is a number)."""
+    return np.isfinite(bars.close)
+
+
+def symbol_bars(bars: Bars, s: int, rows: npt.NDArray[np.int64] | None = None) -> Bars:
+    """Symbol ``s`` alone, on ``rows`` (default: its own real bars), as (T_s, 1)."""
+    if rows is None:
+        rows = np.flatnonzero(np.isfinite(bars.close[:, s]))
+    return Bars(ts=bars.ts[rows], symbols=(bars.symbols[s] if s < len(bars.symbols) else "",),
+                **{k: getattr(bars, k)[rows, s:s + 1] for k in _PRICE_FIELDS})
+
+
+def own_bar_signals(strategy: Strategy, bars: Any) -> tuple[BoolArray, BoolArray]:
+    """``strategy.signals`` with each symbol's indicators computed on its OWN bars.
+
+    On a union calendar a closed symbol's bars are NaN; a rolling window over them would carry NaN
+    (or, padded, flat weekend bars of an equity). So when any bar is closed each symbol is
+    evaluated alone on its real bars and its flags are put back on the union rows; a closed bar
+    carries no signal. Without a closed bar this is ``strategy.signals(bars)`` unchanged. Every
+    batch caller (backtests, the stepped Trader's replayed signals, stress, Monte Carlo) goes
+    through here (``backtest.runner.warmed_signals``)."""
+    b = as_bars(bars)
+    is_open = open_mask(b)
+    if b.n_symbols == 1 or bool(is_open.all()):
+        return strategy.signals(b)
+    T, S = b.n_bars, b.n_symbols
+    V = len(strategy.variants())
+    entries = np.zeros((T, V * S), np.bool_)
+    exits = np.zeros((T, V * S), np.bool_)
+    for s in range(S):
+        rows = np.flatnonzero(is_open[:, s])
+        if rows.shape[0] == 0:
+            continue
+        e, x = strategy.signals(symbol_bars(b, s, rows))
+        cols = np.arange(V) * S + s
+        entries[np.ix_(rows, cols)] = np.asarray(e, np.bool_).reshape(rows.shape[0], V)
+        exits[np.ix_(rows, cols)] = np.asarray(x, np.bool_).reshape(rows.shape[0], V)
+    return entries, exits
+
+
+class OwnBarsStream:
+    """A strategy's ``SignalStream`` on S symbols that feeds each symbol's own stream only on that
+    symbol's real bars (the streaming twin of ``own_bar_signals``): flags at a closed bar are
+    False. On bars where every symbol is open it gives the joint stream's flags (strategies decide
+    each symbol on its own bars), so paper sessions and the stepped Trader agree with backtests."""
+
+    def __init__(self, strategy: Strategy, n_symbols: int) -> None:
+        self.S = int(n_symbols)
+        self.V = len(strategy.variants())
+        self.columns = self.V * self.S
+        self.streams = [strategy.stream(1) for _ in range(self.S)]
+        self.event_tag = getattr(self.streams[0], "event_tag", None) if self.streams else None
+        self._cols = [np.arange(self.V) * self.S + s for s in range(self.S)]
+
+    def update(self, bar: Any) -> tuple[BoolArray, BoolArray]:
+        from .streaming import BarSlice
+
+        ent = np.zeros(self.columns, np.bool_)
+        ex = np.zeros(self.columns, np.bool_)
+        for s, st in enumerate(self.streams):
+            if bar.close[s] != bar.close[s]:  # NaN: closed
+                continue
+            one = BarSlice(int(bar.ts), bar.open[s:s + 1], bar.high[s:s + 1], bar.low[s:s + 1],
+                           bar.close[s:s + 1], bar.volume[s:s + 1])
+            e, x = st.update(one)
+            ent[self._cols[s]] = e
+            ex[self._cols[s]] = x
+        tag = getattr(self.streams[0], "event_tag", None) if self.streams else None
+        self.event_tag = tag
+        return ent, ex
+
+    def take_switch(self) -> Any:
+        """A model-driven strategy's switch of model version (the first symbol's stream speaks)."""
+        out = None
+        for st in self.streams:
+            f = getattr(st, "take_switch", None)
+            got = f() if f is not None else None
+            out = out or got
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {"own_bars": [st.state() for st in self.streams]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for st, sub in zip(self.streams, state["own_bars"], strict=True):
+            st.load_state(sub)
+
+
+def signal_stream(strategy: Strategy, n_symbols: int) -> Any:
+    """The stream a Trader or a paper session runs: the strategy's own for one symbol, else one
+    per symbol on its own bars (``OwnBarsStream``), so a closed market never enters an indicator."""
+    if n_symbols <= 1:
+        return strategy.stream(n_symbols)
+    return OwnBarsStream(strategy, n_symbols)
 
 
 def as_bars(bars: Any) -> Bars:

@@ -111,36 +111,71 @@ class VolPercentileTracker:
 class AdvTracker:
     """Average daily volume known on each UTC day: the mean volume of the ``window_days`` days
     with bars before it (``risk.orders.average_daily_volume``; the day's own volume is excluded
-    because it is not complete when that day's orders are checked)."""
+    because it is not complete when that day's orders are checked).
+
+    On a union calendar a symbol's volume is NaN where its market is closed; a day without one
+    bar of that symbol is not one of ITS days (an equity's weekend does not dilute its ADV)."""
 
     def __init__(self, n_symbols: int, window_days: int = 20) -> None:
         self.window = int(window_days)
         self.day: int | None = None
         self.today = np.zeros(n_symbols)
-        self.days = np.zeros((0, n_symbols))  # completed days' volumes, oldest first (<= window)
+        self.seen = np.zeros(n_symbols, np.bool_)  # symbols with a bar on ``day``
+        self.days = np.zeros((0, n_symbols))  # completed days' volumes, oldest first (NaN: no bar)
         self.value = np.full(n_symbols, np.nan)
 
     def update(self, ts: int, volume: np.ndarray) -> np.ndarray:
         """Fold bar ``ts``'s volume in; returns the ADV in force for that bar's day."""
         day = int(ts) // DAY_MS
+        v = np.asarray(volume, dtype=np.float64)
         if self.day is None:
             self.day = day
         elif day != self.day:
-            self.days = np.vstack([self.days, self.today[None, :]])[-self.window:]
+            row = self.today if self.seen.all() else np.where(self.seen, self.today, np.nan)
+            self.days = np.vstack([self.days, row[None, :]])[-self._keep():]
             self.today = np.zeros_like(self.today)
+            self.seen = np.zeros_like(self.seen)
             self.day = day
-            self.value = self.days.mean(axis=0)
-        self.today = self.today + np.asarray(volume, dtype=np.float64)
+            self.value = self._mean()
+        if np.isnan(v).any():
+            ok = ~np.isnan(v)
+            self.today = self.today + np.where(ok, v, 0.0)
+            self.seen = self.seen | ok
+        else:
+            self.today = self.today + v
+            self.seen[:] = True
         return self.value
 
+    def _keep(self) -> int:
+        """Completed days kept: ``window`` while every symbol traded every day (the exact
+        original arithmetic), more once a closed day appears so each symbol still finds its own."""
+        if self.days.shape[0] and np.isnan(self.days).any():
+            return 3 * self.window + 7
+        return self.window if not (~self.seen).any() else 3 * self.window + 7
+
+    def _mean(self) -> np.ndarray:
+        d = self.days
+        if not np.isnan(d).any():
+            return d[-self.window:].mean(axis=0)  # type: ignore[no-any-return]
+        out = np.full(d.shape[1], np.nan)
+        for s in range(d.shape[1]):
+            col = d[:, s]
+            col = col[~np.isnan(col)][-self.window:]
+            if col.shape[0]:
+                out[s] = col.mean()
+        return out
+
     def state(self) -> dict[str, Any]:
-        return {"day": self.day, "today": self.today.copy(), "days": self.days.copy(), "value": self.value.copy()}
+        return {"day": self.day, "today": self.today.copy(), "days": self.days.copy(), "value": self.value.copy(),
+                "seen": self.seen.copy()}
 
     def load_state(self, s: dict[str, Any]) -> None:
         self.day = s["day"]
         self.today = np.array(s["today"], dtype=np.float64)
         self.days = np.array(s["days"], dtype=np.float64).reshape(-1, self.today.shape[0])
         self.value = np.array(s["value"], dtype=np.float64)
+        self.seen = (np.array(s["seen"], dtype=np.bool_) if "seen" in s
+                     else np.ones(self.today.shape[0], np.bool_))
 
 
 class VixAsOf:

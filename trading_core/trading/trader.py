@@ -128,7 +128,8 @@ class Trader:
         self.outcomes: list[int] = []  # 1 = rejected, 0 = filled (system breaker window)
         # the bar being decided
         self.t = 0
-        self.prev_close: np.ndarray | None = None
+        self.prev_close: np.ndarray | None = None  # each symbol's last traded close
+        self._mark: np.ndarray = np.zeros(self.S)
         self._seq = 0
         self._paused = False
         self._recheck = False  # a column's side was set since the engine was last read back
@@ -150,22 +151,41 @@ class Trader:
         unless ``strategy=False``) learn from them; nothing trades. Returns the bars fed."""
         n = 0
         for b in bars:
+            self._mark = self._marks(b.close)
             self._advance_inputs(b)
             if strategy:
                 self.signals.update(b)
-            self.prev_close = np.asarray(b.close, dtype=np.float64)
+            self.prev_close = self._mark
             n += 1
         return n
+
+    def _marks(self, close: np.ndarray) -> np.ndarray:
+        """This bar's price of every symbol: its close, or for a closed symbol (NaN: no bar on a
+        union calendar) its last traded close -- how equity, breakers and sizing value it."""
+        c = np.asarray(close, dtype=np.float64)
+        if not np.isnan(c).any():
+            return c
+        if self.prev_close is None:
+            return c
+        return np.where(np.isnan(c), self.prev_close, c)
 
     def _advance_inputs(self, b: BarSlice) -> float:
         gap = self.clock.gap(b.ts)
         self.adv.update(b.ts, b.volume)
+        high, low, close, mark = b.high, b.low, b.close, self._mark
+        if mark is not close and np.isnan(np.asarray(close, dtype=np.float64)).any():
+            # a closed symbol: the risk inputs see a flat bar at its last close (strategies never
+            # do: they run on each symbol's own bars)
+            closed = np.isnan(np.asarray(close, dtype=np.float64))
+            high = np.where(closed, mark, high)
+            low = np.where(closed, mark, low)
+            close = mark
         if self.atr is not None:
-            self.atr.update(b.high, b.low, b.close)
+            self.atr.update(high, low, close)
         if self.vol is not None:
-            self.vol.update(b.close)
+            self.vol.update(close)
         if self.returns is not None:
-            self.returns.update(b.close)
+            self.returns.update(close)
         return gap
 
     # ---- the loop -----------------------------------------------------------------------------
@@ -175,8 +195,13 @@ class Trader:
         self._seq = 0
         self._bar = bar
         self._decision_ms = int(bar.ts) + self.bar_ms  # decisions happen at the bar's close
+        self._mark = mark = self._marks(bar.close)
         self._gap = self._advance_inputs(bar)
         ent, ex = self.signals.update(bar)
+        shut = np.isnan(np.asarray(bar.close, dtype=np.float64))
+        if shut.any():  # a closed symbol (NaN bar) carries no signal, as in the engine's batch form
+            shut = shut[self.symbol_of]
+            ent, ex = np.asarray(ent, np.bool_) & ~shut, np.asarray(ex, np.bool_) & ~shut
         self._tag = getattr(self.signals, "event_tag", None)  # e.g. the model version that decided
         take_switch = getattr(self.signals, "take_switch", None)
         switch = take_switch() if take_switch is not None else None
@@ -185,7 +210,7 @@ class Trader:
         eng = self.engine
         row = (int(bar.ts), bar.open, bar.high, bar.low, bar.close, bar.volume)
         if self.fill_close:
-            self._decide(ent, ex, self._equity(bar.close), self._q)
+            self._decide(ent, ex, self._equity(mark), self._q)
             fills = eng.step(*row)
             self._after_fills(fills)
             self._place_new_protection()
@@ -194,7 +219,7 @@ class Trader:
             q = self._after_fills(fills)
             self._decide(ent, ex, self._equity(None), q)
         self._trail()
-        self.prev_close = np.asarray(bar.close, dtype=np.float64)
+        self.prev_close = mark
         self.t += 1
         return self._events
 
@@ -224,6 +249,8 @@ class Trader:
         if self.multi:
             if mark is None:
                 return self.engine.equity
+            if np.isnan(mark).any():  # a symbol with no bar yet holds no position
+                mark = np.nan_to_num(mark, nan=0.0)
             return self.engine.cash + (self.engine.positions * mark[None, :]).sum(axis=1)
         eq = self.engine.cash
         px = self._last if mark is None else mark[self.symbol_of]
@@ -321,8 +348,8 @@ class Trader:
         lp = self.prev_close if self.prev_close is not None else np.full(self.S, np.nan)
         adv = self.adv.value
         if self.gate is not None:
-            qty_est = self._entry_estimate(bar.close)
-            reason = self.gate.entry_reasons(price=bar.close, last_price=lp, adv=adv, qty=qty_est, paused=paused,
+            qty_est = self._entry_estimate(self._mark)
+            reason = self.gate.entry_reasons(price=self._mark, last_price=lp, adv=adv, qty=qty_est, paused=paused,
                                              first_bar=self.prev_close is None)[self.symbol_of]
         reason = np.where(state == TradingState.HALTED, RiskReason.TRADING_HALTED,
                           np.where(state == TradingState.REDUCE_ONLY, RiskReason.REDUCE_ONLY, reason))
@@ -383,7 +410,7 @@ class Trader:
     def _breaker_states(self, equity: np.ndarray, q: np.ndarray, vix: float | None) -> np.ndarray:
         if not self.breakers_on or self.gate is None:
             return self.acct_state
-        v = np.abs(q * self._bar.close[self.symbol_of])  # each cell's position value
+        v = np.abs(q * np.nan_to_num(self._mark[self.symbol_of]))  # each cell's position value
         gross: np.ndarray
         largest: np.ndarray
         if self.multi:
@@ -477,7 +504,7 @@ class Trader:
             if cols:
                 held = [int(self.symbol_of[k]) for k in cols]
                 rho = self._correlations(s, held)
-                expo = np.array([q[k] * self._bar.close[j] / eq for k, j in zip(cols, held, strict=True)])
+                expo = np.array([q[k] * self._mark[j] / eq for k, j in zip(cols, held, strict=True)])
                 scale = self.gate.scale_for_correlation(E.Side.BUY if long else E.Side.SELL, rho, expo)
         cap = self._adv_cap(s)
         return want, min(floor_lot(want * scale, self.model.lot_size), cap), scale
@@ -550,8 +577,8 @@ class Trader:
             a, s = int(self.account_of[c]), int(self.symbol_of[c])
             q = float(pos[c])
             avg = self.books[(a, s)].avg_entry_price
-            if q == 0.0 or not math.isfinite(avg) or avg <= 0:
-                continue
+            if q == 0.0 or not math.isfinite(avg) or avg <= 0 or not math.isfinite(float(self._bar.close[s])):
+                continue  # flat, or its market is closed at this bar
             gain = side * (float(self._bar.close[s]) / avg - 1.0)
             open_side, close_side = (E.Side.BUY, E.Side.SELL) if side == 1 else (E.Side.SELL, E.Side.BUY)
             if r.scale_out_pct and not self.scaled_out[c] and gain >= r.scale_out_pct:
@@ -590,7 +617,7 @@ class Trader:
         cols = [int(c) for c in self.cols_of[a] if self.side[c] == 1]
         syms = [int(self.symbol_of[c]) for c in cols]
         target = np.zeros(self.S)
-        close = self._bar.close
+        close = self._mark
         if syms and equity > 0:
             assert self.returns is not None
             r = self.returns.last(self.alloc.lookback_bars)[:, syms]
@@ -680,6 +707,8 @@ class Trader:
             a, s = int(self.account_of[c]), int(self.symbol_of[c])
             ext = self.trail_extreme[c]
             hi, lo = float(b.high[s]), float(b.low[s])
+            if not (math.isfinite(hi) and math.isfinite(lo)):
+                continue  # closed at this bar: the level waits for its next real bar
             if math.isfinite(ext):
                 self.trail_extreme[c] = max(ext, hi) if side == 1 else min(ext, lo)
             else:

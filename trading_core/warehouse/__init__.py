@@ -15,11 +15,13 @@ import duckdb
 import polars as pl
 
 from .bars import (
+    HeldRows,
     ReportLike,
     SeriesRange,
     WriteResult,
     latest_batch,
     max_revision,
+    quarantined_rows,
     read_bars,
     series_range,
     series_ranges,
@@ -71,6 +73,11 @@ class Warehouse:
     def latest_batch(self, venue: str, symbol: str, timeframe: str) -> dict | None:
         with self.connect(read_only=True) as con:
             return latest_batch(con, venue, symbol, timeframe)
+
+    def quarantined_rows(self, venue: str, symbols: list[str], timeframe: str, start: datetime | None = None,
+                         end: datetime | None = None) -> dict[str, HeldRows]:
+        with self.connect(read_only=True) as con:
+            return quarantined_rows(con, venue, symbols, timeframe, start, end)
 
     def series_range(self, venue: str, symbol: str, timeframe: str) -> SeriesRange | None:
         with self.connect(read_only=True) as con:

@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trading_core.backtest.runner import parse_universe
 from trading_core.cli import build_parser, main
 from trading_core.config import PROJECT_ROOT, load_config
 from trading_core.market_data.providers.sample import DATASETS
@@ -107,10 +108,11 @@ def test_readme_symbols_are_in_the_default_universes_and_the_sample() -> None:
         if argv[0] != "backtest":
             continue
         args = build_parser().parse_args(argv)
-        for sym in args.symbol.split(","):
-            assert (args.venue, sym) in DATASETS, f"{sym} on {args.venue} is not in the sample data"
-            assert (args.venue, sym, args.timeframe) in configured, \
-                f"{sym} ({args.venue}, {args.timeframe}) is not in config/trading.yaml's universes"
+        syms, venues, tf = parse_universe(args.symbol, args.venue, args.timeframe)  # venue:SYMBOL tokens too
+        for sym, venue in zip(syms, venues, strict=True):
+            assert (venue, sym) in DATASETS, f"{sym} on {venue} is not in the sample data"
+            assert (venue, sym, tf) in configured, \
+                f"{sym} ({venue}, {tf}) is not in config/trading.yaml's universes"
 
 
 # ---- running them ------------------------------------------------------------------------------

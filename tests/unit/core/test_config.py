@@ -14,7 +14,7 @@ GOOD = Path(__file__).resolve().parents[3] / "config" / "trading.yaml"
 def test_default_config_is_valid_and_offline() -> None:
     cfg = load_config(GOOD)
     assert cfg.market_data.mode == "offline"
-    assert {u.name for u in cfg.market_data.universes} == {"crypto", "equities"}
+    assert {u.name for u in cfg.market_data.universes} == {"crypto", "crypto_daily", "equities"}
     assert cfg.services.host == "127.0.0.1"
 
 
