@@ -46,9 +46,26 @@ def _accept_config_everywhere(sub: argparse._SubParsersAction) -> None:
                 _accept_config_everywhere(action)
 
 
+MAX_ECHO = 80  # an argument longer than this is shown shortened in an error message
+MAX_LINE = 600  # and no message line is longer than this
+
+
+def shorten(msg: str, argv: Sequence[str] = ()) -> str:
+    """``msg`` with every over-long command-line argument it quotes cut to its start and length
+    (``--strategy 'sss...' (5000 characters)``), and the line itself cut to ``MAX_LINE``: an error
+    says what was wrong in one readable line, whatever was typed."""
+    parts = {str(x) for x in argv} | {p for x in argv for p in str(x).replace("=", ",").split(",")}  # K=V, a,b
+    for a in sorted((p for p in parts if len(p) > MAX_ECHO), key=len, reverse=True):
+        msg = msg.replace(a, f"{a[:40]}... ({len(a)} characters)")
+    if len(msg) > MAX_LINE:
+        msg = f"{msg[:MAX_LINE - 120]} ... {msg[-110:]}"
+    return msg
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("TRADING_LOG_FORMAT"):  # opt-in: structured (json) or text logs on stderr
         from ..logging_setup import configure_logging
 
@@ -56,12 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except ConfigError as e:
-        print(f"trading: config {e.source} has {len(e.problems)} problem(s):", file=sys.stderr)
+        print(f"trading: config {shorten(e.source, given)} has {len(e.problems)} problem(s):", file=sys.stderr)
         for p in e.problems:
-            print(f"  {p}", file=sys.stderr)
+            print(f"  {shorten(p, given)}", file=sys.stderr)
         return 2
     except TradingError as e:
-        print(f"trading: {e}", file=sys.stderr)
+        print(f"trading: {shorten(str(e), given)}", file=sys.stderr)
         return 2
 
 

@@ -27,6 +27,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run)
 
 
+def _check_out(out: str) -> None:
+    """``--out`` names a file to create or replace -- never a directory, a device (the rename would
+    replace ``/dev/null`` itself), a FIFO, or a name with control characters."""
+    import os
+    import stat
+    from pathlib import Path
+
+    if not out.strip() or any(ord(c) < 32 or ord(c) == 127 for c in out):
+        raise InvalidInput(f"--out {out!r}: expected a file name without control characters, e.g. report.html")
+    try:
+        st = os.stat(Path(out).expanduser())
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise InvalidInput(f"--out {out}: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        from ..yaml_io import _kind
+
+        raise InvalidInput(f"--out {out}: is {_kind(st.st_mode)}, not a regular file; name a file such as "
+                           "report.html")
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..analytics.report import load_report_data, render_report, write_report
     from ..config import load_config
@@ -38,8 +60,12 @@ def _run(args: argparse.Namespace) -> int:
         from ..paper.config import check_session_id
 
         check_session_id(target)
+    _check_out(args.out)
     data = load_report_data(target, config=load_config(args.config))
-    path = write_report(render_report(data), args.out)
+    try:
+        path = write_report(render_report(data), args.out)
+    except OSError as e:  # read-only place, name too long, no permission, a parent that is a file
+        raise InvalidInput(f"--out {args.out}: cannot write the report: {e.strerror or e}") from None
     doc = {"kind": data.kind, "id": data.report_id, "out": str(path), "bytes": path.stat().st_size,
            "bars": int(data.equity.size), "trades": data.trades.height}
     if args.json:

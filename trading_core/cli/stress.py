@@ -59,10 +59,15 @@ def _window_flags(p: argparse.ArgumentParser, *, strategy: bool = True) -> None:
 def _day(name: str, raw: str | None) -> date | None:
     if raw is None:
         return None
+    from ..backtest.request import DATE_RANGE, MAX_END, MIN_START  # pydantic only, no Numba
+
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(f"--{name} {raw!r}: expected a day YYYY-MM-DD") from None
+    if not MIN_START.date() <= day < MAX_END.date():
+        raise InvalidInput(f"--{name} {raw}: outside the supported range {DATE_RANGE}")
+    return day
 
 
 def _paths(raw: str | None) -> int | None:
@@ -94,6 +99,14 @@ def _check(args: argparse.Namespace) -> tuple[date | None, date | None]:
 
         check_symbol(args.symbol)
         check_venue(args.venue)
+    if args.timeframe is not None:
+        from ..timeframes import timeframe_ms
+
+        timeframe_ms(args.timeframe)
+    if getattr(args, "strategy", None) is not None:
+        from ..strategies.registry import check_strategy_name  # names only: no strategy module is imported
+
+        check_strategy_name(args.strategy)
     return start, end
 
 

@@ -174,10 +174,17 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for p in background:
-            stop_background(p)
-        _stop(procs)
-        lock.close()
+        # A second Ctrl-C or SIGTERM (make forwards SIGTERM to its child; people press Ctrl-C
+        # twice) must not abort the stop half-way and leave the services running.
+        handlers = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            for p in background:
+                stop_background(p)
+            _stop(procs)
+            lock.close()
+        finally:
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
 
 
 def _url_block(services: list[Service], logs: Path) -> str:
@@ -435,9 +442,23 @@ def warm_up(strategies: tuple[str, ...] | None = None, *, nice: int = 0) -> int:
          backtest(one, strategy="ma_crossover", params={}, filters=filters, risk=risk))
     step("ma_crossover on two symbols (stepped driver)",
          backtest(two, strategy="ma_crossover", params={}, risk=risk, symbols=("^GSPC", "^NDX")))
+    step("the command's own modules (bytecode for a first `trading backtest`)", _import_command_modules)
     print(f"{_now()} Numba warm-up {'done' if not failed else f'finished with {failed} failure(s)'} in "
           f"{time.monotonic() - t_all:.1f} s", flush=True)
     return 1 if failed else 0
+
+
+def _import_command_modules() -> None:
+    """Import what a saved ``trading backtest`` loads beyond the synthetic runs above (every
+    subcommand's parser, the batch trading path, the warehouse writers), so Python's ``.pyc``
+    files exist before the first real command and it compiles no source."""
+    import importlib
+
+    from . import build_parser
+
+    build_parser()
+    for name in ("trading.batch", "warehouse.backtests", "warehouse.risk", "warehouse.signals", "paper.reports"):
+        importlib.import_module(f"trading_core.{name}")
 
 
 def _now() -> str:

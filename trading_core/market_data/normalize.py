@@ -156,6 +156,7 @@ def open_bar_batches(path: str | Path, *, batch_rows: int = BAR_BATCH_ROWS,
             raise InvalidInput(f"{p}: binary content, not a CSV text file")
         if size <= _SNIFF_BYTES and not head.strip():
             return None
+        _check_header(p, head)
         return BarFileBatches(p, "CSV", batch_rows)
     if suffix in (".parquet", ".pq"):
         _guard(p, "Parquet", lambda: _check_parquet_footer(p))
@@ -264,6 +265,22 @@ def _check_parquet_footer(p: Path) -> pl.DataFrame:
     return pl.DataFrame()
 
 
+def _check_header(p: Path, head: bytes) -> None:
+    """Refuse a CSV header naming a column twice (``ts,open,open,...``): the reader would rename
+    the second copy and keep the first without a word, whichever of the two was meant."""
+    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    try:
+        names = next(csv.reader([line]), [])
+    except csv.Error:
+        return  # odd quoting: the reader's own checks report it
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):  # exact repeats; close/Close is schema.ambiguous_column
+        if name in seen:
+            raise InvalidInput(f"{p}: column {name!r} appears twice in the header "
+                               f"(fields {seen[name]} and {i}); keep one")
+        seen[name] = i
+
+
 def _read_csv(p: Path, size: int) -> pl.DataFrame:
     """Every cell as text. Rows with the wrong number of fields are kept and marked malformed.
 
@@ -276,6 +293,7 @@ def _read_csv(p: Path, size: int) -> pl.DataFrame:
         raise InvalidInput(f"{p}: binary content, not a CSV text file")
     if size <= _SNIFF_BYTES and not head.strip():
         return pl.DataFrame()
+    _check_header(p, head)
     try:
         df = pl.read_csv(p, infer_schema=False, encoding="utf8-lossy", n_rows=MAX_BAR_ROWS + 1)
     except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - ragged rows or odd quoting: csv module

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ..errors import InvalidInput
 from .config import SizingConfig
@@ -184,6 +183,8 @@ def markowitz_weights(expected_returns: ArrayLike, covariance: ArrayLike, *,
         t = float(target_return)
         cons.append({"type": "ineq", "fun": lambda w: mu @ w - t, "jac": lambda w: mu})
     x0 = np.clip(np.full(n, 1.0 / n), lo, hi)
+    from scipy.optimize import minimize  # here, not at import: a plain backtest never loads SciPy's solvers
+
     res = minimize(fun, x0, jac=jac, method="SLSQP", bounds=[(lo, hi)] * n, constraints=cons,
                    options={"ftol": tol, "maxiter": 500})
     w = np.asarray(res.x, dtype=np.float64)

@@ -571,9 +571,10 @@ def parse_yaml_strategy(text: str, source: str = "<yaml>") -> RuleSpec:
         if key not in data:
             raise YamlStrategyError(source, 1, None, f"missing required key {key!r}")
     name = data["name"]
-    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:60] + "..."
         raise YamlStrategyError(source, *_pos(_mapping_get(root, "name")[1]),
-                                f"name {name!r} must be letters, digits, '_' or '-'")
+                                f"name {shown} must be 1-64 letters, digits, '_' or '-'")
 
     indicators: dict[str, IndicatorSpec] = {}
     ind_node = _mapping_get(root, "indicators")[1]

@@ -118,4 +118,5 @@ def test_warm_up_when_run_in_process_then_every_step_succeeds(capsys: pytest.Cap
     assert "strategy ma_crossover (batch driver, filters):" in out
     assert "stepped driver: Trader, default risk, trailing stop):" in out
     assert "ma_crossover on two symbols (stepped driver):" in out
+    assert "the command's own modules (bytecode for a first `trading backtest`):" in out
     assert "FAILED" not in out

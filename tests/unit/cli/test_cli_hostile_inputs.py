@@ -30,6 +30,8 @@ MA = [*BT, "--strategy", "ma_crossover"]
 DATES = ["--start", "2017-01-01", "--end", "2018-12-31"]
 ING = ["--symbol", "BTC/USD", "--venue", "coinbase", "--timeframe", "1h"]
 CSV_HEAD = "ts,open,high,low,close,volume\n"
+PAPER = ["paper", "start", "--strategy", "ma_crossover", "--symbol", "^GSPC", "--venue", "yahoo", "--timeframe", "1d",
+         *DATES, "--foreground"]
 
 
 def _files(d: Path) -> dict[str, Path]:
@@ -97,6 +99,8 @@ def _files(d: Path) -> dict[str, Path]:
     w("no_ts.csv", "open,high,low,close,volume\n1,1,1,1,1\n")
     w("epoch_s.csv", CSV_HEAD + "1546300800,1,1,1,1,1\n1546304400,1,1,1,1,1\n")
     w("naive_ts.csv", CSV_HEAD + "2019-01-01 00:00:00,1,1,1,1,1\n")
+    w("dup_header.csv", "ts,open,high,low,close,volume,open\n2019-01-01T00:00:00Z,1,1,1,1,1,2\n")
+    w("rule_long_name.yaml", "name: " + "n" * 10_000 + "\nentry: close > 1\nexit: close < 1\n")
     sparse = d / "sparse.csv"
     with open(sparse, "wb") as fh:
         fh.truncate(3 * 1024 * 1024)
@@ -188,6 +192,40 @@ def _cases() -> list[tuple[str, Callable[[dict[str, Path], Path], list[str]], st
         ("regimes-at-feb30", lambda _f, _d: ["regimes", "--symbol", "^GSPC", "--at", "2008-02-30"], "2008-02-30"),
         ("regimes-at-year1", lambda _f, _d: ["regimes", "--symbol", "^GSPC", "--at", "0001-01-01"], "regime"),
         ("regimes-top-huge", lambda _f, _d: ["regimes", "--symbol", "^GSPC", "--top", "1" + "0" * 30], "regime"),
+        # a CSV header naming a column twice: the reader kept one copy silently
+        ("ingest-dup_header.csv", lambda f, _d: ["ingest", "file", str(f["dup_header.csv"]), *ING], "twice"),
+        # a rule file's name of 10,000 characters ran and filled the table
+        ("strategy-file-long-name", lambda f, _d: [*BT, "--strategy-file", str(f["rule_long_name.yaml"]), *DATES],
+         "1-64"),
+        # a strategy file that is a directory, a device or a FIFO: said "no such file"
+        ("strategy-file-directory", lambda _f, d: [*BT, "--strategy-file", str(d), *DATES], "directory"),
+        ("strategy-file-dev-zero", lambda _f, _d: [*BT, "--strategy-file", "/dev/zero", *DATES], "character device"),
+        ("strategy-file-fifo", lambda f, _d: [*BT, "--strategy-file", str(f["fifo.yaml"]), *DATES], "FIFO"),
+        # cash so small every trade rounds to nothing (subnormal floats)
+        ("backtest-cash-subnormal", lambda _f, _d: [*MA, *DATES, "--cash", "1e-320"], "--cash"),
+        ("backtest-cash-cent", lambda _f, _d: [*MA, *DATES, "--cash", "0.01"], "--cash"),
+        # stress windows: tracebacks (year 1, an unknown timeframe) or an unknown strategy run as "no data"
+        ("stress-start-year1", lambda _f, _d: ["stress", "--start", "0001-01-01", "--end", "2018-12-31", "--symbol",
+                                               "^GSPC", "--venue", "yahoo", "--no-save", "--no-figures"], "--start"),
+        ("stress-end-year9999", lambda _f, _d: ["stress", "--start", "2018-01-01", "--end", "9999-12-31", "--symbol",
+                                                "^GSPC", "--venue", "yahoo", "--no-save", "--no-figures"], "--end"),
+        ("stress-timeframe", lambda _f, _d: ["stress", "--start", "2018-01-01", "--end", "2018-12-31", "--symbol",
+                                             "^GSPC", "--venue", "yahoo", "--timeframe", "9q", "--no-save"],
+         "timeframe"),
+        ("stress-strategy", lambda _f, _d: ["stress", "--strategy", "nope", "--no-save", "--no-figures"],
+         "unknown strategy"),
+        # paper start: a bad session name printed pydantic's four-line error
+        ("paper-start-name-path", lambda _f, _d: [*PAPER, "--name", "../../x"], "--name"),
+        ("paper-start-name-long", lambda _f, _d: [*PAPER, "--name", "x" * 5000], "--name"),
+        # report --out: a directory or device (the atomic rename would replace /dev/null itself), control chars
+        ("report-out-directory", lambda _f, d: ["report", "0" * 32, "--out", str(d)], "directory"),
+        ("report-out-dev-null", lambda _f, _d: ["report", "0" * 32, "--out", "/dev/null"], "character device"),
+        ("report-out-control-char", lambda _f, d: ["report", "0" * 32, "--out", str(d / "a\x01.html")], "control"),
+        # an argument of thousands of characters was echoed whole into the one line
+        ("backtest-long-strategy", lambda _f, _d: [*BT, "--strategy", "s" * 5000, *DATES], "5000 characters"),
+        ("backtest-long-param-key", lambda _f, _d: [*MA, *DATES, "--param", "k" * 5000 + "=1"], "5000 characters"),
+        ("stress-long-crisis", lambda _f, _d: ["stress", "--crisis", "c" * 5000, "--no-save"], "5000 characters"),
+        ("report-long-id", lambda _f, d: ["report", "r" * 5000, "--out", str(d / "r.html")], "5000 characters"),
     ]
     return cases
 
@@ -227,7 +265,8 @@ def _with_deadline(fn: Callable[[], int], limit_s: float) -> int:
 
 
 def test_hostile_corpus_when_built_then_at_least_sixty_inputs_of_every_class() -> None:
-    prefixes = ("config-", "global-config-", "strategy-file-", "risk-config-", "backtest-", "ingest-", "regimes-")
+    prefixes = ("config-", "global-config-", "strategy-file-", "risk-config-", "backtest-", "ingest-", "regimes-",
+                "stress-", "paper-", "report-")
     assert len(CASES) >= 60
     assert len({c[0] for c in CASES}) == len(CASES)
     for p in prefixes:
@@ -259,3 +298,26 @@ def test_cli_when_hostile_input_then_exit_2_one_message_no_traceback_bars_unchan
     assert word.lower() in err.lower(), err
     assert all(len(ln) <= 600 for ln in lines), err
     assert Warehouse(wh_path).digest() == before
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00Z", "1899-12-31T23:00:00Z"])
+def test_ingest_file_when_bar_before_1900_then_quarantined_and_not_stored(
+        stamp: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        sp500: pl.DataFrame) -> None:
+    # Arrange: a bar in year 1 was stored, outside every range a backtest can ask for
+    wh_path = tmp_path / "warehouse.duckdb"
+    build_warehouse(wh_path, sp500)
+    monkeypatch.setenv("TRADING_WAREHOUSE", str(wh_path))
+    f = tmp_path / "ancient.csv"
+    f.write_text(CSV_HEAD + f"{stamp},1,1,1,1,1\n2019-01-01T00:00:00Z,1,1,1,1,1\n")
+    before = Warehouse(wh_path).query("select count(*) as n from market.bars where ts < '1900-01-01'")["n"][0]
+
+    # Act
+    rc = main(["ingest", "file", str(f), *ING])
+
+    # Assert
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "ts.unparseable=1" in out and "quarantined 1" in out, out
+    after = Warehouse(wh_path).query("select count(*) as n from market.bars where ts < '1900-01-01'")["n"][0]
+    assert before == after == 0

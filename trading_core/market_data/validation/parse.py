@@ -29,6 +29,7 @@ ALIASES: dict[str, str] = {
 }
 EPOCH_MS_MIN = 100_000_000_000  # 1973-03-03: below this, numbers are epoch seconds
 EPOCH_MS_MAX = 100_000_000_000_000  # year 5138: above this, micro- or nanoseconds
+HISTORY_START_MS = -2_208_988_800_000  # 1900-01-01T00:00:00Z: the earliest bar (backtests start there too)
 _NUMERIC_TS = r"^[+-]?\d+(\.0*)?$"
 
 
@@ -166,7 +167,22 @@ def _first_non_null(s: pl.Series) -> Any:
 
 
 def _ts_rows(s: pl.Series, st: _ColumnStats) -> pl.DataFrame:
-    """Typed ts rows (ts, ts_bad, ts_offgrid) of one batch; updates the column's statistics."""
+    """Typed ts rows (ts, ts_bad, ts_offgrid) of one batch; updates the column's statistics. A ts
+    before ``HISTORY_START_MS`` (e.g. 0001-01-01) is unparseable too: no market history is older,
+    and a bar there would sit outside every range a backtest can ask for."""
+    f = _typed_ts_rows(s, st)
+    if "ts_bad" not in f.columns:
+        return f
+    early = pl.col("ts").is_not_null() & (pl.col("ts") < HISTORY_START_MS)
+    return f.with_columns(
+        ts_bad=pl.when(early).then(pl.format("ts {} is before 1900-01-01",
+                                             pl.col("ts").cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        .otherwise(pl.col("ts_bad")),
+        ts=pl.when(early).then(None).otherwise(pl.col("ts")),
+    )
+
+
+def _typed_ts_rows(s: pl.Series, st: _ColumnStats) -> pl.DataFrame:
     f = pl.DataFrame({"v": s})
     st.rows += s.len()
     kind = st.kind

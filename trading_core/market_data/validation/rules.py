@@ -45,7 +45,7 @@ _RULE_LIST: tuple[Rule, ...] = (
     Rule("ts.tz_naive", _A.REJECT_BATCH, "ts without a UTC offset: the instant is ambiguous"),
     # row level: the row is set aside for review, never repaired silently
     Rule("row.malformed", _A.QUARANTINE, "the source row could not be split into the expected fields"),
-    Rule("ts.unparseable", _A.QUARANTINE, "ts missing, not a timestamp, fractional or outside the epoch-ms range"),
+    Rule("ts.unparseable", _A.QUARANTINE, "ts missing, not a timestamp, fractional, outside the epoch-ms range or before 1900"),
     Rule("dtype.unparseable_value", _A.QUARANTINE, "a price or volume that is not a plain number (e.g. '1,234.5', 'abc')"),
     Rule("ohlcv.non_finite", _A.QUARANTINE, "NaN, inf or missing open/high/low/close/volume"),
     Rule("ohlc.non_positive", _A.QUARANTINE, "a price <= 0"),
