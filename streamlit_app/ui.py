@@ -90,11 +90,34 @@ def check_label(passed: bool | None, severity: str | None) -> str:
     return "🟠 warning" if severity == "WARN" else "🔴 failed"
 
 
+# Distinct hues for items drawn together (the theme's default blues are hard to tell apart).
+SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                 "#bcbd22", "#17becf")
+
+
+def series_color(i: int) -> str:
+    return SERIES_COLORS[i % len(SERIES_COLORS)]
+
+
 def chart_layout(fig: Any, height: int = 420, hovermode: str = "x unified", **kw: Any) -> Any:
     """One look for every chart: compact margins, legend on top, unified hover (time series)."""
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, hovermode=hovermode,
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, **kw)
     return fig
+
+
+def table_height(rows: int, max_height: int) -> int | str:
+    """A table's height: its rows when they fit under ``max_height`` (no block of empty rows under
+    a short table), else ``max_height`` with a scroll bar."""
+    return "auto" if 38 + 35 * max(rows, 1) <= max_height else max_height
+
+
+def drop_empty_columns(df: Any, keep: tuple[str, ...] = ()) -> Any:
+    """A polars frame without the columns that hold nothing in any row (a column of 'None' says
+    nothing), except those in ``keep``."""
+    if df.height == 0:
+        return df
+    return df.select([c for c in df.columns if c in keep or df[c].null_count() < df.height])
 
 
 def plot(fig: Any, key: str) -> None:

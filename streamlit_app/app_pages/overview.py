@@ -32,6 +32,7 @@ c[2].metric(f"Active sessions (of {len(sessions)})", len(active), border=True)
 c[3].metric(f"Warning alerts (of {len(alerts)})", len(warn), border=True)
 c[4].metric(f"Rejected batches (of {batches.height})", rejected, border=True)
 
+TS = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")  # no "+00:00" on every cell: all UTC
 
 
 def _pipeline_health() -> None:
@@ -43,32 +44,38 @@ def _pipeline_health() -> None:
                  "the latest runs and asset checks here every 30 s).")
         return
     st.caption(f"as of {health.as_of:%Y-%m-%d %H:%M:%S} UTC ({ui.ago(health.as_of.isoformat())}), "
-               "as Dagster's `pipeline_health_sensor` last read it")
+               "as Dagster's `pipeline_health_sensor` last read it; times in UTC")
     latest = health.latest_per_job()
     if latest:
-        st.dataframe(pl.DataFrame([{"job": r.job, "status": ui.run_label(r.status), "started": r.started_at,
-                                    "ended": r.ended_at, "duration (s)": r.duration_s, "partition": r.partition_key,
-                                    "session": r.session_id, "run": r.run_id[:8]} for r in latest],
-                                  infer_schema_length=None), hide_index=True, width="stretch")
+        runs = pl.DataFrame([{"job": r.label, "status": ui.run_label(r.status), "started": r.started_at,
+                              "ended": r.ended_at, "duration (s)": r.duration_s, "partition": r.partition_key,
+                              "session": r.session_id, "run": r.run_id[:8]} for r in latest],
+                            infer_schema_length=None)
+        st.dataframe(ui.drop_empty_columns(runs, keep=("job", "status", "started", "ended", "duration (s)", "run")),
+                     hide_index=True, width="stretch", height=ui.table_height(runs.height, 420),
+                     column_config={"started": TS, "ended": TS,
+                                    "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.1f")})
     else:
-        st.caption("No Dagster run yet.")
+        st.caption("No Dagster run yet: the catch-up ingest starts within a minute of `make run`.")
     failures = health.failures()
     if failures:
         st.warning(f"{len(failures)} run(s) failed in the last 24 h", icon="🔴")
-        st.dataframe(pl.DataFrame([{"ended": r.ended_at, "job": r.job, "partition": r.partition_key,
-                                    "failing step": r.failed_step, "message": r.failure, "run": r.run_id[:8]}
-                                   for r in failures[:50]], infer_schema_length=None),
-                     hide_index=True, width="stretch")
-    else:
+        failed = pl.DataFrame([{"ended": r.ended_at, "job": r.label, "partition": r.partition_key,
+                                "failing step": r.failed_step, "message": r.failure, "run": r.run_id[:8]}
+                               for r in failures[:50]], infer_schema_length=None)
+        st.dataframe(ui.drop_empty_columns(failed, keep=("ended", "job", "failing step", "message", "run")),
+                     hide_index=True, width="stretch", column_config={"ended": TS})
+    elif health.runs:  # with no run at all, "none failed" says nothing
         st.success("No run failed in the last 24 h.")
     checks = health.checks_by_urgency()
     if checks:
         bad = sum(1 for c in checks if c.passed is False)
         st.markdown(f"**Asset checks** ({bad} failing or warning of {len(checks)}, failing first)")
-        st.dataframe(pl.DataFrame([{"check": ui.check_label(c.passed, c.severity), "asset": c.asset,
-                                    "name": c.check_name, "severity": c.severity, "description": c.description,
-                                    "when": c.evaluated_at} for c in checks], infer_schema_length=None),
-                     hide_index=True, width="stretch")
+        table = pl.DataFrame([{"check": ui.check_label(c.passed, c.severity), "asset": c.asset,
+                               "name": c.check_name, "severity": c.severity, "description": c.description,
+                               "when": c.evaluated_at} for c in checks], infer_schema_length=None)
+        st.dataframe(table, hide_index=True, width="stretch", height=ui.table_height(table.height, 420),
+                     column_config={"when": TS, "description": st.column_config.TextColumn("description", width="large")})
 
 
 left, right = st.columns([3, 2])
@@ -84,33 +91,14 @@ with left:
             for s in series:
                 last = s["last_ts"] if s["last_ts"].tzinfo else s["last_ts"].replace(tzinfo=UTC)
                 age = (now - last).total_seconds() * 1000 / timeframe_ms(s["timeframe"])
-                rows.append({"venue": s["venue"], "symbol": s["symbol"], "timeframe": s["timeframe"],
+                rows.append({"series": f"{s['symbol']} {s['timeframe']} · {s['venue']}",
                              "first bar": s["first_ts"], "last bar": last, "bars": s["bars"],
                              "age (bars)": round(age), "fresh": age <= p.stale_bars})
+            day = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
             st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch",
-                         column_config={"fresh": st.column_config.CheckboxColumn(
+                         column_config={"first bar": day, "last bar": day, "fresh": st.column_config.CheckboxColumn(
                              "fresh", help=f"last bar at most {p.stale_bars} bars old (replay sessions do not need it)")})
             st.caption(f"read from the {source}; a live session needs fresh data, a replay only stored history.")
-
-    st.subheader("Pipeline health")
-    with ui.guard("pipeline health"):
-        _pipeline_health()
-
-    st.subheader("Ingest batches and data quality")
-    with ui.guard("ingest batches"):
-        if batches.height == 0:
-            ui.empty("No ingest batch recorded yet — run `trading ingest sample` or start the stack with `make run`.")
-        else:
-            latest = batches.group_by("venue", "symbol", "timeframe", maintain_order=True).first()
-            view = latest.select("venue", "symbol", "timeframe", "status", "received_at", "rows_in", "rows_inserted",
-                                 "rows_quarantined", "reason")
-            st.dataframe(view, hide_index=True, width="stretch",
-                         column_config={"received_at": st.column_config.DatetimeColumn("last batch")})
-            if counts.height:
-                st.markdown("**Data-quality findings** (validation rules, all batches)")
-                st.dataframe(counts, hide_index=True, width="stretch")
-            else:
-                st.success("No data-quality findings in any batch.")
 
 with right:
     st.subheader("Active sessions")
@@ -129,13 +117,36 @@ with right:
                 if s.get("stage"):
                     st.progress(float(s.get("progress") or 0.0), text=f"stage: {s['stage']}")
 
-    st.subheader("Alerts")
-    with ui.guard("alerts"):
-        if not alerts:
-            st.success("No alerts delivered.")
+st.subheader("Pipeline health")
+with ui.guard("pipeline health"):
+    _pipeline_health()
+
+st.subheader("Alerts")
+with ui.guard("alerts"):
+    if not alerts:
+        st.success("No alerts delivered.")
+    else:
+        view = pl.DataFrame([{"delivered": datetime.fromtimestamp(a["delivered_at"], tz=UTC),
+                              "severity": a.get("severity"), "kind": a.get("kind"),
+                              "session": a.get("session_id"), "text": a.get("text", "")}
+                             for a in alerts[:50]])
+        st.dataframe(view, hide_index=True, width="stretch", height=ui.table_height(view.height, 360),
+                     column_config={"delivered": TS, "text": st.column_config.TextColumn("text", width="large")})
+
+st.subheader("Ingest batches and data quality")
+with ui.guard("ingest batches"):
+    if batches.height == 0:
+        ui.empty("No ingest batch recorded yet — run `trading ingest sample` or start the stack with `make run`.")
+    else:
+        latest = batches.group_by("venue", "symbol", "timeframe", maintain_order=True).first()
+        view = latest.select("venue", "symbol", "timeframe", "status", "received_at", "rows_in", "rows_inserted",
+                             "rows_quarantined", "reason")
+        st.dataframe(ui.drop_empty_columns(view, keep=("venue", "symbol", "timeframe", "status", "received_at")),
+                     hide_index=True, width="stretch",
+                     column_config={"received_at": st.column_config.DatetimeColumn("last batch",
+                                                                                   format="YYYY-MM-DD HH:mm:ss")})
+        if counts.height:
+            st.markdown("**Data-quality findings** (validation rules, all batches)")
+            st.dataframe(counts, hide_index=True, width="stretch", column_config={"last_seen": TS})
         else:
-            view = pl.DataFrame([{"delivered": datetime.fromtimestamp(a["delivered_at"], tz=UTC),
-                                  "severity": a.get("severity"), "kind": a.get("kind"),
-                                  "session": a.get("session_id"), "text": a.get("text", "")}
-                                 for a in alerts[:50]])
-            st.dataframe(view, hide_index=True, width="stretch", height=360)
+            st.success("No data-quality findings in any batch.")

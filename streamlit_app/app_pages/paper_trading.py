@@ -4,6 +4,7 @@ agent's activity with every decision's reason."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -14,6 +15,7 @@ from plotly.subplots import make_subplots
 from streamlit_app import actions, ui
 from streamlit_app import data_access as da
 from trading_core.config import PROJECT_ROOT
+from trading_core.ops.pipeline_health import RunSummary
 from trading_core.paper import reports
 from trading_core.strategies.registry import STRATEGIES
 from trading_core.timeframes import TIMEFRAME_MS
@@ -163,6 +165,25 @@ def _controls(s: dict) -> None:
         (st.success if result[0] == "ok" else st.error)(result[1])
 
 
+def _failed_run(sid: str, heartbeat: str | None) -> RunSummary | None:
+    """This session's newest Dagster run when it failed after the session's last heartbeat (as the
+    pipeline_health_sensor read it): the reason a session stays pending or stopped trading."""
+    health = da.pipeline_health(p)
+    runs = [r for r in health.runs if r.session_id == sid] if health is not None else []
+    newest = max(runs, key=lambda r: r.when or datetime.min.replace(tzinfo=UTC), default=None)
+    if newest is None or newest.status != "FAILURE":
+        return None
+    try:
+        beat = datetime.fromisoformat(heartbeat) if heartbeat else None
+    except ValueError:
+        beat = None
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    if beat is not None and newest.when is not None and newest.when < beat:
+        return None  # an older failure the session has recovered from
+    return newest
+
+
 @st.fragment(run_every=REFRESH)
 def _live(sid: str, kinds: list[str]) -> None:
     s: dict = {}
@@ -187,9 +208,19 @@ def _live(sid: str, kinds: list[str]) -> None:
             st.warning(r)
         if s.get("stale"):
             st.warning("the feed's data is stale: no new entries until fresh bars arrive")
+    failed = None
+    with ui.guard("session run"):
+        failed = _failed_run(sid, s.get("heartbeat_ts"))
+        if failed is not None:
+            step = f" at step `{failed.failed_step}`" if failed.failed_step else ""
+            message = " ".join((failed.failure or "no message recorded").split())[:400]  # the detail is on line 2+
+            st.error(f"Dagster's run `{failed.run_id[:8]}` of this session failed{step}: {message} — its full log is "
+                     "under Runs in the Dagster UI; `trading paper run " + sid + "` retries it in a terminal.")
     with ui.guard("portfolio chart"):
         eq = da.session_equity(p, sid)
-        if eq.height == 0:
+        if eq.height == 0 and failed is not None:
+            st.caption("No bar traded: the session's run failed (above).")
+        elif eq.height == 0:
             ui.empty("No bar traded yet — the chart appears once the session activates "
                      "(is Dagster running? `trading up`, or `trading paper run " + sid + "`).")
         else:
@@ -229,7 +260,10 @@ def _live(sid: str, kinds: list[str]) -> None:
             rows = [r for r in rows if r["kind"] in kinds]
         if rows:
             st.dataframe(pl.DataFrame(rows[:1000], infer_schema_length=None), hide_index=True, width="stretch",
-                         height=420)
+                         height=ui.table_height(len(rows[:1000]), 420),
+                         column_config={"ts": st.column_config.DatetimeColumn("bar (UTC)", format="YYYY-MM-DD HH:mm"),
+                                        "reason": st.column_config.TextColumn("reason", width="medium"),
+                                        "detail": st.column_config.TextColumn("detail", width="large")})
             st.caption(f"{len(rows):,} decision(s), newest first (the last 1,000 shown); "
                        "`trading paper activity ID` prints them too.")
         else:
@@ -242,13 +276,22 @@ with st.expander("▶️ Start a session", expanded=not da.sessions(p)), ui.guar
 st.subheader("Sessions")
 
 
+def _state_cell(s: dict) -> str:
+    """The state as the session's files say, and "run failed" when its Dagster run died before
+    the session could record it (it would read "pending" or "running" forever)."""
+    label = ui.state_label(s["state"])
+    if s["state"] in ("pending", "starting", "resuming", "running") and _failed_run(s["session_id"], s["heartbeat_ts"]):
+        return f"{label} · run failed"
+    return label
+
+
 @st.fragment(run_every=REFRESH)
 def _session_list() -> None:
     """The session table, refreshed with the live panel (not only on a full rerun): a session
     that starts, pauses or dies elsewhere (CLI, Dagster) shows its new state within seconds."""
     with ui.guard("session list"):
         rows = da.sessions(p)
-        table = pl.DataFrame([{"session": s["session_id"], "name": s["name"], "state": ui.state_label(s["state"]),
+        table = pl.DataFrame([{"session": s["session_id"], "name": s["name"], "state": _state_cell(s),
                                "desired": s["desired"], "strategy": s["strategy"], "symbols": ", ".join(s["symbols"]),
                                "feed": s["feed"], "bars": s["bars_processed"], "equity": s["equity"],
                                "heartbeat": ui.ago(s["heartbeat_ts"])} for s in reversed(rows)],

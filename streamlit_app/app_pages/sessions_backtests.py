@@ -17,10 +17,11 @@ p = da.paths()
 
 sessions = da.sessions(p)
 runs = da.backtest_runs(p)
+BACKTEST = ("`trading backtest --strategy ma_crossover --symbol BTC/USD --venue coinbase --timeframe 1h "
+            "--start 2019-01-01 --end 2019-06-01`")
 if not sessions and runs.height == 0:
     ui.empty("Nothing to compare yet — start a paper session (Paper trading page) or store a backtest with "
-             "`trading backtest --strategy ma_crossover --symbol BTC/USD --venue coinbase --timeframe 1h "
-             "--start 2019-01-01 --end 2019-06-01`.")
+             f"{BACKTEST}.")
     st.stop()
 
 s_label = {s["session_id"]: f"session {s['name']} ({s['session_id']})" for s in sessions}
@@ -33,6 +34,10 @@ pick_s = c[0].multiselect("Paper sessions", list(s_label)[::-1], default=traded[
 pick_r = c[1].multiselect("Backtests", list(r_label), default=list(r_label)[:1],
                           format_func=lambda k: r_label.get(k, k),
                           key="cmp_runs")
+if not r_label:
+    c[1].caption(f"No backtest stored yet — {BACKTEST} stores one.")
+elif not s_label:
+    c[0].caption("No paper session yet — start one on the Paper trading page.")
 if not pick_s and not pick_r:
     ui.empty("Pick at least one session or backtest above.")
     st.stop()
@@ -58,13 +63,15 @@ with ui.guard("equity chart"):
     normalise = st.toggle("rebase every curve to 100 at its start", value=True, key="cmp_rebase")
     fig = go.Figure()
     dd = go.Figure()
-    for label, eq in curves.items():
+    for i, (label, eq) in enumerate(curves.items()):
         if eq.height == 0:
             continue
         y = eq["equity"] / eq["equity"][0] * 100 if normalise else eq["equity"]
-        fig.add_trace(go.Scatter(x=eq["ts"].to_list(), y=y.to_list(), name=label, mode="lines"))
+        line = {"color": ui.series_color(i), "width": 1.6}  # one distinct colour per item, the same in both charts
+        fig.add_trace(go.Scatter(x=eq["ts"].to_list(), y=y.to_list(), name=label, mode="lines", line=line,
+                                 legendgroup=label))
         dd.add_trace(go.Scatter(x=eq["ts"].to_list(), y=(drawdown(eq["equity"]) * 100).to_list(), name=label,
-                                mode="lines"))
+                                mode="lines", line=line, legendgroup=label, showlegend=False))
     ui.plot(ui.chart_layout(fig, height=380, yaxis_title="equity" + (" (start = 100)" if normalise else "")), "cmp_eq")
     ui.plot(ui.chart_layout(dd, height=220, yaxis_title="drawdown %"), "cmp_dd")
 

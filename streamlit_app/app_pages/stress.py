@@ -21,8 +21,9 @@ with ui.guard("survival per crisis"):
     run, t = da.stress_latest(p, "crisis")
     surv = t.get("survival")
     if run is None or surv is None or surv.height == 0:
-        ui.empty("No stress result stored yet — `trading stress run` replays the strategies through historical "
-                 "crises (2008, 2020, ...); results appear here once stored.")
+        ui.empty("No stress result stored yet — `trading stress` replays the strategies through the historical "
+                 "crises the stored data covers (`trading stress list` shows which), or launch `stress_job` from "
+                 "Dagster; results appear here once stored.")
     else:
         _run_caption(run)
         cols = [c for c in ("crisis", "symbol", "strategy", "risk", "status", "survived", "max_drawdown",

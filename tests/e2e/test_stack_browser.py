@@ -141,8 +141,39 @@ def _content(pg: object, min_chars: int = 80, timeout_s: float = 90) -> str:
     return text
 
 
-def _shot(pg: object, name: str) -> None:
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+def _shot(pg: object, name: str, folder: Path = SHOTS) -> Path:
+    """The whole page: Streamlit scrolls inside its main element, so a "full page" screenshot of the
+    window shows only the first screen; the viewport grows to the main element's height for the shot."""
+    size = pg.viewport_size  # type: ignore[attr-defined]
+    height = pg.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 0")  # type: ignore
+    path = folder / f"{name}.png"
+    try:
+        if height > size["height"]:
+            pg.set_viewport_size({"width": size["width"], "height": min(int(height), 12_000)})  # type: ignore
+            time.sleep(1.0)  # charts and tables redraw at the new size
+        pg.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    finally:
+        pg.set_viewport_size(size)  # type: ignore[attr-defined]
+    return path
+
+
+def _png_height(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[20:24], "big")  # the IHDR chunk: width at 16, height at 20
+
+
+def _clipped_tables(pg: object) -> list[list[int]]:
+    """Visible tables whose columns do not fit their frame (content width, frame width): a table a
+    person has to scroll sideways to read."""
+    return pg.evaluate("""() => [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 2)
+        .map(e => [e.scrollWidth, e.clientWidth])""")  # type: ignore[attr-defined]
+
+
+def _bars_shown(pg: object) -> int:
+    """The live panel's "Bars" metric (bars processed), as the page shows it now."""
+    metric = pg.locator('[data-testid="stMetric"]').filter(has_text="Bars").first  # type: ignore[attr-defined]
+    found = re.search(r"([\d,]+)\s*/", metric.inner_text()) or re.search(r"Bars\s*([\d,]+)", metric.inner_text())
+    return int(found.group(1).replace(",", "")) if found else -1
 
 
 def _no_traceback(pg: object, where: str) -> None:
@@ -158,12 +189,15 @@ def test_every_page_renders_real_content_without_a_traceback(stack: Stack, page:
         pg.get_by_role("link", name=re.compile(re.escape(title))).first.click()  # type: ignore[attr-defined]
         _settle(pg)
         text = _content(pg)
-        _shot(pg, f"{i + 1:02d}-{re.sub(r'[^a-z]+', '-', title.lower()).strip('-')}")
+        if title.startswith("Markets"):  # the shot shows the candles, not the space they will fill
+            pg.wait_for_selector(".js-plotly-plot", timeout=60_000)  # type: ignore[attr-defined]
+            _settle(pg)
+        shot = _shot(pg, f"{i + 1:02d}-{re.sub(r'[^a-z]+', '-', title.lower()).strip('-')}")
         _no_traceback(pg, title)
         assert len(text) > 80, (title, text)
-    # The markets page shows the stored sample history: a chart is drawn
-    pg.get_by_role("link", name=re.compile("Markets")).first.click()  # type: ignore[attr-defined]
-    pg.wait_for_selector(".js-plotly-plot", timeout=60_000)  # type: ignore[attr-defined]
+        assert not _clipped_tables(pg), (title, "tables wider than their frame", _clipped_tables(pg))
+        if title == "Overview":  # the whole page, not its first screen (Streamlit scrolls inside stMain)
+            assert _png_height(shot) > pg.viewport_size["height"], shot  # type: ignore[attr-defined]
 
 
 def test_a_replay_session_started_in_the_browser_trades_live_and_stops(stack: Stack, page: object) -> None:
@@ -173,6 +207,13 @@ def test_a_replay_session_started_in_the_browser_trades_live_and_stops(stack: St
     pg.get_by_role("link", name=re.compile("Paper trading")).first.click()  # type: ignore[attr-defined]
     _settle(pg)
     _content(pg)
+    if not pg.get_by_role("button", name="Start session").is_visible():  # type: ignore[attr-defined]
+        pg.get_by_text("Start a session").first.click()  # type: ignore[attr-defined]  # folded once sessions exist
+    # slow enough to be watched and stopped: at the template's 200 bars/s its 2,160 bars are over in 11 s
+    speed = pg.get_by_label("Replay speed", exact=True)  # type: ignore[attr-defined]
+    speed.fill("20")
+    speed.press("Tab")
+    _settle(pg)
     pg.get_by_role("button", name="Start session").click()  # type: ignore[attr-defined]
     deadline, found = time.monotonic() + 300, None
     while time.monotonic() < deadline and found is None:  # the pre-flight compiles the engine first
@@ -192,12 +233,15 @@ def test_a_replay_session_started_in_the_browser_trades_live_and_stops(stack: St
     _settle(pg)
     _no_traceback(pg, "live session")
     assert pg.locator(".js-plotly-plot").count() >= 1  # type: ignore[attr-defined]
+    first = _bars_shown(pg)
+    time.sleep(6)  # no reload, no click: the panel's fragment reruns every few seconds
+    assert _bars_shown(pg) > first > 0, (first, _bars_shown(pg))
     _shot(pg, "08-session-trading")
     pg.get_by_role("button", name=re.compile("Stop")).first.click()  # type: ignore[attr-defined]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and stack.status(sid).get("state") not in ("stopped", "completed"):
         time.sleep(1)
-    assert stack.status(sid).get("state") in ("stopped", "completed"), stack.status(sid)
+    assert stack.status(sid).get("state") == "stopped", stack.status(sid)  # stopped by the click, not run out
     pg.reload()  # type: ignore[attr-defined]
     _settle(pg)
     _shot(pg, "09-session-stopped")

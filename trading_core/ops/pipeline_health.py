@@ -64,10 +64,22 @@ class RunSummary(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     failed_step: str | None = Field(default=None, max_length=512)
     failure: str | None = Field(default=None, max_length=4000)
+    assets: list[str] = Field(default_factory=list, max_length=10_000)  # the run's asset selection, if any
 
     @property
     def when(self) -> datetime | None:
         return self.ended_at or self.started_at or self.created_at
+
+    @property
+    def label(self) -> str:
+        """What a person calls the run: the job's name, or -- for the runs Dagster launches under its
+        implicit job (``__ASSET_JOB``: automation conditions, a materialise click) -- the assets."""
+        if not self.job.startswith("__"):
+            return self.job
+        if not self.assets:
+            return "assets (Dagster's implicit job)"
+        shown = ", ".join(self.assets[:3])
+        return f"assets: {shown}" + (f" +{len(self.assets) - 3} more" if len(self.assets) > 3 else "")
 
 
 class CheckResult(_Model):
@@ -97,10 +109,11 @@ class PipelineHealth(_Model):
     checks: list[CheckResult] = Field(default_factory=list)
 
     def latest_per_job(self) -> list[RunSummary]:
-        """The newest run of every job, newest first."""
+        """The newest run of every job, newest first (runs of Dagster's implicit asset job count
+        per asset selection: one row per set of assets, not one ``__ASSET_JOB`` row for all)."""
         seen: dict[str, RunSummary] = {}
         for r in sorted(self.runs, key=_when_key, reverse=True):
-            seen.setdefault(r.job, r)
+            seen.setdefault(r.label, r)
         return list(seen.values())
 
     def failures(self, window: timedelta = FAILURE_WINDOW) -> list[RunSummary]:

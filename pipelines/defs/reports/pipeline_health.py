@@ -3,8 +3,8 @@ instance each tick and handed to ``trading_core.ops.pipeline_health`` for the ap
 
 The app may not talk to Dagster; this sensor is the one place that reads the instance for it.
 It reads: the newest run of every job, every run of the last 50 and every failure of the last
-24 h (job, status, start/end, duration, partition, tags such as the session id, and the failing
-step's message), and the latest evaluation of every asset check the code location defines.
+24 h (job, status, start/end, duration, partition, tags such as the session id, the assets it
+selected, and the failing step's message), and the latest evaluation of every asset check the code location defines.
 Storing is trading_core's (a JSON document the app reads, plus an upsert into the warehouse that
 a busy warehouse skips with a log line); this sensor never fails a tick on a busy store.
 """
@@ -61,7 +61,8 @@ def _run_row(instance: dg.DagsterInstance, rec: Any) -> dict[str, Any]:
             "created_at": rec.create_timestamp, "started_at": start, "ended_at": end,
             "duration_s": (end - start).total_seconds() if start and end else None,
             "partition_key": run.tags.get("dagster/partition"), "session_id": run.tags.get(SESSION_TAG),
-            "tags": tags, "failed_step": step, "failure": message}
+            "tags": tags, "failed_step": step, "failure": message,
+            "assets": sorted(k.to_user_string() for k in run.asset_selection or ())}
 
 
 def collect_runs(instance: dg.DagsterInstance, job_names: Iterable[str], now: datetime) -> list[dict[str, Any]]:
