@@ -121,13 +121,13 @@ def _config_file() -> str | None:
     return os.environ.get("TRADING_CONFIG")
 
 
-def _equity_chart(eq: pl.DataFrame, key: str) -> None:
+def _equity_chart(eq: pl.DataFrame, key: str, benchmark: str = "buy & hold") -> None:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04)
     ts = eq["ts"].to_list()
     fig.add_trace(go.Scatter(x=ts, y=eq["equity"].to_list(), name="portfolio", line={"color": "#1f6feb", "width": 2}),
                   row=1, col=1)
     if "benchmark" in eq.columns:
-        fig.add_trace(go.Scatter(x=ts, y=eq["benchmark"].to_list(), name="buy & hold",
+        fig.add_trace(go.Scatter(x=ts, y=eq["benchmark"].to_list(), name=benchmark,
                                  line={"color": "#8b949e", "width": 1.5, "dash": "dot"}), row=1, col=1)
     fig.add_trace(go.Scatter(x=ts, y=(eq["drawdown"] * 100).to_list(), name="drawdown %", fill="tozeroy",
                              line={"color": "#da3633", "width": 1}), row=2, col=1)
@@ -224,7 +224,8 @@ def _live(sid: str, kinds: list[str]) -> None:
             ui.empty("No bar traded yet — the chart appears once the session activates "
                      "(is Dagster running? `trading up`, or `trading paper run " + sid + "`).")
         else:
-            _equity_chart(eq, key=f"eq_{sid}")
+            first = (s.get("symbols") or [""])[0]  # the benchmark holds the session's first symbol
+            _equity_chart(eq, key=f"eq_{sid}", benchmark=f"buy & hold {first}".strip())
     events = pl.DataFrame()
     with ui.guard("ledger"):
         events = da.session_events(p, sid)

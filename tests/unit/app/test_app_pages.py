@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,8 @@ def test_paper_trading_lists_sessions_and_shows_the_selected_one_live(seeded: Se
     assert metrics["Bars"] == "744 / 744"
     assert float(metrics["Equity"].replace(",", "")) > 0
     assert at.get("plotly_chart"), "the portfolio chart"
+    names = {t.get("name") for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]}
+    assert "buy & hold BTC/USD" in names, names  # the benchmark names the symbol it holds
     assert _shown(at, "OrderFilled")  # the activity panel
     assert _shown(at, "entry allowed")  # a signal verdict with its reason
     assert _shown(at, "reduce_only")  # a risk denial's reason
@@ -158,7 +161,6 @@ def test_models_page_charts_the_selected_versions_shap_summary(models_seeded: tu
     assert pick.value == (reg["name"], reg["champion"])  # the champion by default
     chart = next(c for c in at.get("plotly_chart") if "mean |SHAP|" in c.proto.spec)
     import base64
-    import json
 
     import numpy as np
 
