@@ -91,6 +91,25 @@ class ReplayFeed:
             yield FeedItem(i, _slice(self.bars, i), reconstructed)
 
 
+def missed_bars(last_open_ms: int, now_ms: int, bar_ms: int, calendar: str) -> float:
+    """Bars a venue calendar expected between the close of the bar opened at ``last_open_ms`` and
+    ``now_ms``: every bar for crypto; for equities weekday bars only (a weekend is a closed market,
+    not stale data; session hours and holidays are not modelled). The live feed's stale guard and
+    the live pre-flight's freshness check both count with it."""
+    closed_at = last_open_ms + bar_ms
+    if now_ms <= closed_at:
+        return 0.0
+    if calendar != "equity":
+        return (now_ms - closed_at) / bar_ms
+    a = np.datetime64(closed_at // 86_400_000, "D")
+    b = np.datetime64(now_ms // 86_400_000, "D")
+    if bar_ms >= 86_400_000:
+        return float(np.busday_count(a, b))
+    days = max(int((b - a).astype(np.int64)), 0)
+    weekend = days - int(np.busday_count(a, b))
+    return max((now_ms - closed_at - weekend * 86_400_000) / bar_ms, 0.0)
+
+
 @dataclass
 class LiveFeed:
     """A provider polled for closed bars; see the module docstring. ``provider`` is any
@@ -134,23 +153,7 @@ class LiveFeed:
             last = self.symbol_last.get(s, self.last_ts)
             if last is None:
                 continue
-            closed_at = last + self.bar_ms
-            if now_ms <= closed_at:
-                out[s] = 0.0
-                continue
-            if self.calendar_of(i) == "equity" and self.bar_ms >= 86_400_000:
-                a = np.datetime64(closed_at // 86_400_000, "D")
-                b = np.datetime64(now_ms // 86_400_000, "D")
-                out[s] = float(np.busday_count(a, b))
-            elif self.calendar_of(i) == "equity":
-                a = np.datetime64(closed_at // 86_400_000, "D")
-                b = np.datetime64(now_ms // 86_400_000, "D")
-                # intraday equity bars: only weekday time counts (session hours are not modelled)
-                days = max(int((b - a).astype(np.int64)), 0)
-                weekend = days - int(np.busday_count(a, b))
-                out[s] = max((now_ms - closed_at - weekend * 86_400_000) / self.bar_ms, 0.0)
-            else:
-                out[s] = (now_ms - closed_at) / self.bar_ms
+            out[s] = missed_bars(last, now_ms, self.bar_ms, self.calendar_of(i))
         return out
 
     def poll(self) -> Bars | None:

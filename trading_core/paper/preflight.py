@@ -76,10 +76,14 @@ def preflight(config: SessionConfig, warehouse: Any, *, data_dir: Path, stale_ba
                 data_bad.append(f"{sym}: stored {rng.first_ts.date()}..{rng.last_ts.date()}, outside the replay "
                                 f"{r.start.date()}..{r.end.date()}")
         else:
-            age_bars = (now - rng.last_ts).total_seconds() * 1000 / tf_ms
+            from .feeds import missed_bars
+
+            # its own length plus the bars its venue's calendar expected since (a weekend does not age an equity)
+            age_bars = 1.0 + missed_bars(int(rng.last_ts.timestamp() * 1000), int(now.timestamp() * 1000), tf_ms,
+                                         r.calendar_of(sym))
             if age_bars > stale_bars:
                 data_bad.append(f"{sym}: last bar {rng.last_ts.isoformat()} is {age_bars:.0f} bars old "
-                                f"(limit {stale_bars}): ingest first")
+                                f"(limit {stale_bars}, counted on its {r.calendar_of(sym)} calendar): ingest first")
         batch = warehouse.latest_batch(venue, sym, r.timeframe)
         if batch is not None and batch["status"] != "accepted":
             quality_bad.append(f"{sym}: last ingest batch {batch['batch_id']} was rejected ({batch['reason']})")

@@ -146,3 +146,32 @@ def test_preflight_refuses_a_quarantine_only_where_the_session_decides(
     assert quality.ok is ok, quality.detail
     if not ok:
         assert "quarantined 2 row(s) (1 in the session's window, 2018-03-01..2018-03-01)" in quality.detail
+
+
+def test_missed_bars_counts_weekdays_for_equities_and_every_bar_for_crypto() -> None:
+    from trading_core.paper.feeds import missed_bars
+
+    hour = 3_600_000
+    friday_20h = int(datetime(2018, 6, 1, 20, tzinfo=UTC).timestamp() * 1000)  # a Friday
+    monday_9h = int(datetime(2018, 6, 4, 9, tzinfo=UTC).timestamp() * 1000)
+    assert missed_bars(friday_20h, monday_9h, hour, "crypto") == 60.0  # 21:00 Fri .. 09:00 Mon
+    assert missed_bars(friday_20h, monday_9h, hour, "equity") == 12.0  # the weekend does not count
+    friday = int(datetime(2018, 6, 1, tzinfo=UTC).timestamp() * 1000)
+    assert missed_bars(friday, monday_9h, 24 * hour, "equity") == 0.0  # Monday's daily bar is not due yet
+    assert missed_bars(friday, monday_9h, 24 * hour, "crypto") == 2.375  # Sat 00:00 .. Mon 09:00
+    assert missed_bars(monday_9h, monday_9h + hour // 2, hour, "crypto") == 0.0  # the bar has not closed
+
+
+def test_live_preflight_does_not_age_an_equity_over_the_weekend(tmp_path: Path,
+                                                                tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = PaperEnv(tmp_path, tmp_path_factory.getbasetemp())  # ^GSPC daily to Monday 2018-12-31
+    cfg = SessionConfig(request=gspc_request(), feed="live")
+    on = datetime(2019, 1, 7, 12, tzinfo=UTC)  # the Monday after: 4 weekday bars missed (Jan 1-4)
+    data = next(c for c in preflight(cfg, env.warehouse, data_dir=tmp_path, stale_bars=5, now=on,
+                                     compile_engine=False) if c.name == "data")
+    assert data.ok, data.detail  # 1 + 4 weekday bars; by the wall clock it would be 8 bars old
+    later = next(c for c in preflight(cfg, env.warehouse, data_dir=tmp_path, stale_bars=5,
+                                      now=datetime(2019, 1, 9, 12, tzinfo=UTC), compile_engine=False)
+                 if c.name == "data")
+    assert not later.ok
+    assert "is 7 bars old (limit 5, counted on its equity calendar): ingest first" in later.detail
