@@ -9,15 +9,12 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "set NUMBA_ENABLE_CUDASIM=
 
 import numpy as np  # noqa: E402
 
-from tests.unit.engine.conftest import random_market, random_orders  # noqa: E402
-from trading_core.engine import FeeTier, MarketModel, simulate_orders, simulate_signals  # noqa: E402
+from tests.unit.engine.conftest import CUDA_MODEL, random_market, random_orders  # noqa: E402
+from trading_core.engine import MarketModel, simulate_orders, simulate_signals  # noqa: E402
 
 
 def main() -> int:
-    model = MarketModel(spread_bps=4, slippage_bps=3, impact_coef=0.5, participation_rate=0.3, tick_size=0.01,
-                        reject_prob=0.1, touch_fill_prob=0.5, allow_short=True, borrow_rate_annual=0.2,
-                        latency_kind="uniform", latency_a=0, latency_b=2, max_open_orders=8,
-                        fee_tiers=(FeeTier(0, 10, 20), FeeTier(2_000, 5, 12)))
+    model = CUDA_MODEL
     checks = 0
     for seed in range(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
         ts, bars = random_market(seed, 25, 2)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from trading_core.engine import ORDER_DTYPE
+from trading_core.engine import ORDER_DTYPE, Engine, FeeTier, MarketModel
 from trading_core.engine import enums as E
+from trading_core.engine.cpu import ewm_sigma_nb
 
 MIN = 60_000
 
@@ -81,3 +82,37 @@ def random_orders(seed: int, T: int, S: int, P: int, n: int, bars: np.ndarray) -
             r["sl_price"] = round(ref * (1 - sgn * 0.03), 2)
             r["tp_price"] = round(ref * (1 + sgn * 0.03), 2)
     return out
+
+
+# The rich model the CUDA-simulator parity scripts run (every rule family on).
+CUDA_MODEL = MarketModel(spread_bps=4, slippage_bps=3, impact_coef=0.5, participation_rate=0.3, tick_size=0.01,
+                         reject_prob=0.1, touch_fill_prob=0.5, allow_short=True, borrow_rate_annual=0.2,
+                         latency_kind="uniform", latency_a=0, latency_b=2, max_open_orders=8,
+                         fee_tiers=(FeeTier(0, 10, 20), FeeTier(2_000, 5, 12)))
+
+
+def record_tuples(recs) -> list[tuple]:
+    """Structured records as plain tuples: exact comparison with readable diffs."""
+    return [tuple(r.item() for r in row) for row in recs]
+
+
+def sigma_for(model: MarketModel, bars: np.ndarray) -> np.ndarray | None:
+    """The EWM volatility the impact rule reads, as the batch run computes it (None without impact)."""
+    if model.impact_coef > 0:
+        S = bars.shape[1]
+        return ewm_sigma_nb(np.ascontiguousarray(bars[:, :, 3]), model.vol_lambda(), np.zeros(S), np.zeros(S))
+    return None
+
+
+def stream_orders(eng: Engine, ts: np.ndarray, bars: np.ndarray, ords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Feed ``bars`` to a streaming ``Engine`` one bar at a time, submitting each order on its bar:
+    the fills sorted by portfolio (batch order) and the equity after every bar."""
+    fills, equity = [], []
+    for t in range(ts.shape[0]):
+        todo = ords[ords["bar"] == t]
+        if todo.size:
+            eng.submit(todo)
+        fills.append(eng.step(int(ts[t]), *(bars[t, :, i] for i in range(5))))
+        equity.append(eng.equity)
+    f = np.concatenate(fills)
+    return f[np.argsort(f["portfolio"], kind="stable")], np.array(equity)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.unit.engine.conftest import order, orders, random_orders
+from tests.unit.engine.conftest import order, orders, random_orders, record_tuples, sigma_for, stream_orders
 from trading_core.engine import Engine, FeeTier, MarketModel, simulate_orders, simulate_signals
 from trading_core.engine import enums as E
-from trading_core.engine.cpu import ewm_sigma_nb
 from trading_core.engine.reference import reference_run
 
 DAY = 86_400_000
@@ -47,14 +46,6 @@ def mixed_market(seed: int, T: int):
     return ts, bars, full, closed
 
 
-def _tuples(recs) -> list[tuple]:
-    return [tuple(r.item() for r in row) for row in recs]
-
-
-def _sigma(model, bars):
-    if model.impact_coef > 0:
-        return ewm_sigma_nb(np.ascontiguousarray(bars[:, :, 3]), model.vol_lambda(), np.zeros(2), np.zeros(2))
-    return None
 
 
 def _assert_nothing_on_closed(fills, events, closed) -> None:
@@ -74,9 +65,9 @@ def test_orders_on_a_union_calendar_match_reference_and_never_fill_closed(model_
     res = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=model,
                           cash=10_000.0, device="cpu", seed=seed)
     rf, rev, req, rcash = reference_run(ts, bars, model, n_portfolios=P, cash=10_000.0, seed=seed, orders=ords,
-                                        sigma=_sigma(model, bars))
-    assert _tuples(res.fills) == rf
-    assert _tuples(res.events) == rev
+                                        sigma=sigma_for(model, bars))
+    assert record_tuples(res.fills) == rf
+    assert record_tuples(res.events) == rev
     np.testing.assert_array_equal(res.equity, req)
     np.testing.assert_array_equal(res.cash, rcash)
     assert np.isfinite(res.equity).all()
@@ -99,17 +90,9 @@ def test_streaming_engine_equals_batch_on_closed_bars(model_name: str) -> None:
     batch = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=model,
                             cash=10_000.0, device="cpu", seed=seed)
     eng = Engine(P, 2, model, cash=10_000.0, seed=seed, bar_ms=float(DAY))
-    fills, equity = [], []
-    for t in range(T):
-        todo = ords[ords["bar"] == t]
-        if todo.size:
-            eng.submit(todo)
-        fills.append(eng.step(int(ts[t]), *(bars[t, :, i] for i in range(5))))
-        equity.append(eng.equity)
-    f = np.concatenate(fills)
-    f = f[np.argsort(f["portfolio"], kind="stable")]
-    assert _tuples(f) == _tuples(batch.fills)
-    np.testing.assert_array_equal(np.array(equity), batch.equity)
+    f, equity = stream_orders(eng, ts, bars, ords)
+    assert record_tuples(f) == record_tuples(batch.fills)
+    np.testing.assert_array_equal(equity, batch.equity)
 
 
 def test_resting_limit_and_stop_wait_for_the_symbols_next_real_bar() -> None:
@@ -135,7 +118,7 @@ def test_resting_limit_and_stop_wait_for_the_symbols_next_real_bar() -> None:
     res = simulate_orders(ts, o, h, lo, c, v, orders=ords, n_portfolios=1, model=model, cash=10_000.0, device="cpu")
     rf, rev, req, _ = reference_run(ts, np.stack([o, h, lo, c, v], axis=2), model, n_portfolios=1, cash=10_000.0,
                                     orders=ords)
-    assert _tuples(res.fills) == rf and _tuples(res.events) == rev
+    assert record_tuples(res.fills) == rf and record_tuples(res.events) == rev
     np.testing.assert_array_equal(res.equity, req)
     by_bar = {int(f["order_id"]): int(f["bar"]) for f in res.fills}
     assert sorted(by_bar.values()) == [0, 4, 4]  # the market buy on Thursday; limit and stop on Monday's gap
@@ -158,8 +141,8 @@ def test_signals_on_closed_bars_are_ignored_and_match_reference(fill_at: str, se
     res = simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=ent, exits=ex, symbol_of=sym,
                            model=model, device="cpu")
     rf, rev, req, _ = reference_run(ts, bars, model, n_portfolios=P, entries=ent, exits=ex, symbol_of=sym)
-    assert _tuples(res.fills) == rf
-    assert _tuples(res.events) == rev
+    assert record_tuples(res.fills) == rf
+    assert record_tuples(res.events) == rev
     np.testing.assert_array_equal(res.equity, req)
     assert np.isfinite(res.equity).all()
     assert (res.fills["symbol"] == 1).any() and (res.fills["symbol"] == 0)[closed[res.fills["bar"]]].any()

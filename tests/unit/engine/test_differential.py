@@ -7,10 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.engine.conftest import random_market, random_orders
+from tests.unit.engine.conftest import random_market, random_orders, record_tuples, sigma_for, stream_orders
 from trading_core.engine import Engine, FeeTier, MarketModel, simulate_orders, simulate_signals
 from trading_core.engine import enums as E
-from trading_core.engine.cpu import ewm_sigma_nb
 from trading_core.engine.reference import reference_run
 
 MODELS = {
@@ -25,15 +24,6 @@ MODELS = {
 }
 
 
-def _sigma(model, bars):
-    if model.impact_coef > 0:
-        S = bars.shape[1]
-        return ewm_sigma_nb(np.ascontiguousarray(bars[:, :, 3]), model.vol_lambda(), np.zeros(S), np.zeros(S))
-    return None
-
-
-def _as_tuples(fills) -> list[tuple]:
-    return [tuple(r.item() for r in row) for row in fills]
 
 
 def _check_orders(seed: int, model_name: str, T: int = 40, S: int = 2, P: int = 3, n: int = 60) -> None:
@@ -43,9 +33,9 @@ def _check_orders(seed: int, model_name: str, T: int = 40, S: int = 2, P: int = 
     res = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=model,
                           cash=10_000.0, device="cpu", seed=seed)
     rf, re_, req, rcash = reference_run(ts, bars, model, n_portfolios=P, cash=10_000.0, seed=seed, orders=ords,
-                                        sigma=_sigma(model, bars))
-    assert _as_tuples(res.events) == re_
-    assert _as_tuples(res.fills) == rf
+                                        sigma=sigma_for(model, bars))
+    assert record_tuples(res.events) == re_
+    assert record_tuples(res.fills) == rf
     np.testing.assert_array_equal(res.equity, req)
     np.testing.assert_array_equal(res.cash, rcash)
 
@@ -82,8 +72,8 @@ def test_signals_match_reference(fill_at: str, size_mode: str, seed: int, short:
     sm = {"all_in": E.SizeMode.ALL_IN, "fixed": E.SizeMode.QTY, "risk": E.SizeMode.RISK}[size_mode]
     rf, re_, req, rcash = reference_run(ts, bars, model, n_portfolios=P, entries=ent, exits=ex, symbol_of=sym,
                                         size_mode=sm, size=size, allow_short=short)
-    assert _as_tuples(res.fills) == rf
-    assert _as_tuples(res.events) == re_
+    assert record_tuples(res.fills) == rf
+    assert record_tuples(res.events) == re_
     np.testing.assert_array_equal(res.equity, req)
 
 
@@ -96,20 +86,12 @@ def test_batch_and_streaming_give_identical_ledgers(model_name: str) -> None:
     batch = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=model,
                             cash=10_000.0, device="cpu", seed=seed)
     eng = Engine(P, S, model, cash=10_000.0, seed=seed, bar_ms=float(ts[1] - ts[0]))
-    fills, equity = [], []
-    for t in range(T):
-        todo = ords[ords["bar"] == t]
-        if todo.size:
-            eng.submit(todo)
-        fills.append(eng.step(int(ts[t]), *(bars[t, :, i] for i in range(5))))
-        equity.append(eng.equity)
-    f = np.concatenate(fills)
-    f = f[np.argsort(f["portfolio"], kind="stable")]
-    assert _as_tuples(f) == _as_tuples(batch.fills)
+    f, equity = stream_orders(eng, ts, bars, ords)
+    assert record_tuples(f) == record_tuples(batch.fills)
     ev = eng.all_events()
     ev = ev[np.argsort(ev["portfolio"], kind="stable")]
-    assert _as_tuples(ev) == _as_tuples(batch.events)
-    np.testing.assert_array_equal(np.array(equity), batch.equity)
+    assert record_tuples(ev) == record_tuples(batch.events)
+    np.testing.assert_array_equal(equity, batch.equity)
 
 
 @pytest.mark.parametrize("fill_at", ["close", "next_open"])
@@ -130,7 +112,7 @@ def test_signals_batch_and_streaming_parity(fill_at: str) -> None:
         eq.append(eng.equity)
     f = np.concatenate(fills)
     f = f[np.argsort(f["portfolio"], kind="stable")]
-    assert _as_tuples(f) == _as_tuples(batch.fills)
+    assert record_tuples(f) == record_tuples(batch.fills)
     np.testing.assert_array_equal(np.array(eq), batch.equity)
 
 
@@ -150,8 +132,8 @@ def test_signal_fast_path_equals_general_path() -> None:
     slow = simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=ent, exits=ex, symbol_of=sym, model=m2,
                             size_mode="risk", size=0.3, device="cpu")
     assert not slow.meta["signal_fast_path"]
-    assert _as_tuples(fast.fills) == _as_tuples(slow.fills)
-    assert _as_tuples(fast.events) == _as_tuples(slow.events)
+    assert record_tuples(fast.fills) == record_tuples(slow.fills)
+    assert record_tuples(fast.events) == record_tuples(slow.events)
     np.testing.assert_array_equal(fast.equity, slow.equity)
     np.testing.assert_array_equal(fast.cash, slow.cash)
     np.testing.assert_array_equal(fast.position, slow.position)
@@ -164,6 +146,6 @@ def test_same_seed_same_result_and_seed_matters() -> None:
     run = lambda seed: simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=3,  # noqa: E731
                                        model=model, device="cpu", seed=seed, cash=10_000.0)
     a, b, c = run(1), run(1), run(2)
-    assert _as_tuples(a.fills) == _as_tuples(b.fills)
-    assert _as_tuples(a.events) == _as_tuples(b.events)
-    assert _as_tuples(a.events) != _as_tuples(c.events)
+    assert record_tuples(a.fills) == record_tuples(b.fills)
+    assert record_tuples(a.events) == record_tuples(b.events)
+    assert record_tuples(a.events) != record_tuples(c.events)
