@@ -23,7 +23,7 @@ def resources(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     doc["data_dir"] = str(tmp_path / "data")
     doc.setdefault("stress", {}).update({
         "strategies": [{"name": "ma_crossover", "params": {"fast": 10, "slow": 30}}],
-        "montecarlo": {"paths": 20, "paths_per_draw": 10},
+        "montecarlo": {"paths": 20, "paths_per_chunk": 10},
         "stability": {"walk_forward": {"train_bars": 300, "test_bars": 150, "max_folds": 2},
                       "sweeps": [{"name": "gspc_tiny", "strategy": "ma_crossover", "venue": "yahoo",
                                   "symbol": "^GSPC", "timeframe": "1d", "start": "2006-01-01",

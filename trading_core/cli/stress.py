@@ -142,6 +142,16 @@ def _run_survival(args: argparse.Namespace, *, montecarlo_only: bool = False) ->
     return 0
 
 
+def _sensitivity(m: dict[str, Any]) -> str:
+    """The drawn execution assumption the paths' return ranks most strongly with, if any."""
+    corr = {k: v["corr_total_return"] for k, v in (m.get("execution") or {}).items()
+            if v.get("corr_total_return") is not None}
+    if not corr:
+        return ""
+    k = max(corr, key=lambda n: abs(corr[n]))
+    return f", return most sensitive to {k} (rank corr {corr[k]:+.2f})"
+
+
 def _run_montecarlo(args: argparse.Namespace) -> int:
     return _run_survival(args, montecarlo_only=True)
 
@@ -201,7 +211,7 @@ def _table(out: dict[str, Any]) -> str:
         else:
             lines.append(f"montecarlo {m['crisis']}: {m['paths']} paths, median return "
                          f"{_pct(m['total_return']['p50'])}, p5 drawdown {_pct(m['max_drawdown']['p5'])}, "
-                         f"P(ruin) {m['prob_ruin']:.1%}, {m['paths_per_s']} paths/s")
+                         f"P(ruin) {m['prob_ruin']:.1%}, {m['paths_per_s']} paths/s{_sensitivity(m)}")
     for s in out["stability"]:
         if s.get("status") == "no data":
             lines.append(f"stability {s['sweep']}: no data ({s['note']})")

@@ -37,7 +37,7 @@ from trading_core.engine.enums import (
     SizeMode,
     TimeInForce,
 )
-from trading_core.engine.model import FeeTier, MarketModel, VenueConfig
+from trading_core.engine.model import FeeTier, MarketModel, PortfolioModels, VenueConfig
 from trading_core.engine.results import SimResult
 from trading_core.engine.stream import Engine
 from trading_core.engine.warmup import warmup
@@ -45,7 +45,7 @@ from trading_core.trading.trips import Trade  # the one round-trip type (SimResu
 
 __all__ = [
     "EVENT_DTYPE", "FILL_DTYPE", "ORDER_DTYPE", "Action", "Engine", "EventKind", "FeeTier", "FillReason",
-    "MarketModel", "OrderStatus", "OrderType", "RejectReason", "Role", "Side", "SimResult", "SizeMode",
+    "MarketModel", "OrderStatus", "PortfolioModels", "OrderType", "RejectReason", "Role", "Side", "SimResult", "SizeMode",
     "TimeInForce", "Trade", "VenueConfig", "cuda_available", "resolve_device", "simulate_orders",
     "simulate_signals", "warmup",
 ]

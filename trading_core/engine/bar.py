@@ -13,13 +13,14 @@ from trading_core.engine import enums as E
 from trading_core.engine.rules import (
     B2,
     F0,
-    F1,
     F2,
     F3,
     I0,
     I1,
     I2,
     I3,
+    MP,
+    TIERS,
     close_slot_nb,
     draw_nb,
     event_nb,
@@ -87,10 +88,10 @@ def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
                 of[p, k, E.OF_STOP] = trail_level_nb(p, k, ref, oi, of)
 
 
-@rule(I0, I0, I0, I0, I0, F3, F2, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, F3, I3)
+@rule(I0, I0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3)
 def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei):
     """Match every active order against path point ``pt`` (0 open, 1-2 extremes, 3 close)."""
-    half_tick = 0.5 * mp[E.MP_TICK]
+    half_tick = 0.5 * mp[p, E.MP_TICK]
     for k in range(oi.shape[1]):
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.ACTIVE:
             continue
@@ -132,9 +133,9 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                 touch = price >= lim
                 through = price > lim + half_tick
             if touch:
-                ok = through or mp[E.MP_TOUCH] >= 1.0
+                ok = through or mp[p, E.MP_TOUCH] >= 1.0
                 if not ok:
-                    ok = draw_nb(p, rng, ai) < mp[E.MP_TOUCH]
+                    ok = draw_nb(p, rng, ai) < mp[p, E.MP_TOUCH]
                 if ok:
                     if pt == 0:
                         role = E.Role.TAKER if first else E.Role.MAKER
@@ -179,7 +180,7 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                 close_slot_nb(p, k, E.EventKind.REJECTED, E.RejectReason.FOK_UNFILLABLE, bar, ts, oi, of, ai, ei)
 
 
-@rule(I0, I0, I0, I0, F3, I2, F2, I1, F1, I1, F2, I2, F3, I3, F3, I3)
+@rule(I0, I0, I0, I0, F3, I2, F2, I1, MP, I1, F2, I2, F3, I3, F3, I3)
 def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, ai, pf, oi, of, ei):
     """Apply queued instructions (NEW / CANCEL / REPLACE) that arrive before this bar's open."""
     j = ai[p, E.AI_OQ]
@@ -204,8 +205,8 @@ def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, a
                 nq = oq_f[j, E.QF_QTY]
                 nl = oq_f[j, E.QF_LIMIT]
                 ns = oq_f[j, E.QF_STOP]
-                bad = (nq > 0.0 and (nq <= of[p, k, E.OF_FILLED] or off_grid_nb(nq, mp[E.MP_LOT]))) \
-                    or off_grid_nb(nl, mp[E.MP_TICK]) or off_grid_nb(ns, mp[E.MP_TICK])
+                bad = (nq > 0.0 and (nq <= of[p, k, E.OF_FILLED] or off_grid_nb(nq, mp[p, E.MP_LOT]))) \
+                    or off_grid_nb(nl, mp[p, E.MP_TICK]) or off_grid_nb(ns, mp[p, E.MP_TICK])
                 if bad:
                     event_nb(p, ai, ei, oi[p, k, E.OI_SYM], bar, ts, oid, E.EventKind.REJECTED,
                              E.RejectReason.INVALID)
@@ -221,12 +222,12 @@ def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, a
     ai[p, E.AI_OQ] = j
 
 
-@rule(I0, I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
+@rule(I0, I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
 def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai,
                      pf, oi, of, fi, ff, ei):
     """Place one signal order and, when it is active at once (fill at close, no latency), fill it at the
     close; on an empty book without a participation cap that is the fused ``signal_fill_nb``."""
-    if (arrival == bar and mi[E.MI_LAT_KIND] == E.LAT_NONE and mp[E.MP_PART] == 0.0 and ai[p, E.AI_NOPEN] == 0
+    if (arrival == bar and mi[E.MI_LAT_KIND] == E.LAT_NONE and mp[p, E.MP_PART] == 0.0 and ai[p, E.AI_NOPEN] == 0
             and oi.shape[1] > 0):
         signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, fi, ff,
                        ei)
@@ -241,7 +242,7 @@ def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, bars, sig
                      ai, pf, oi, of, fi, ff, ei)
 
 
-@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
+@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
 def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,
               oi, of, fi, ff, ei):
     """Turn this bar's entry/exit signal (decided at its close) into orders; fill now if fill_at=close."""
@@ -286,7 +287,7 @@ def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, 
                          tiers, af, ai, pf, oi, of, fi, ff, ei)
 
 
-@rule(I0, I0, I0, I0, F3, F1, F2, F3, F3, F3, I0, I0)
+@rule(I0, I0, I0, I0, F3, MP, F2, F3, F3, F3, I0, I0)
 def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, series_on, pos_on):
     """Borrow cost on shorts, then mark to the close and record equity, cash and position."""
     cash = af[p, E.AF_CASH]
@@ -296,7 +297,7 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
     else:
         lo = 0
         hi = pf.shape[1]
-    borrow = mp[E.MP_BORROW]
+    borrow = mp[p, E.MP_BORROW]
     eq = 0.0
     for s in range(lo, hi):
         c = bars[E.B_CLOSE, t_row, s]
@@ -319,13 +320,13 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
             pos_series[t_row, p, s] = pf[p, s, E.PF_QTY]
 
 
-@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, I2, F2, I1, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
+@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
 def step_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
             tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
     """One bar of one portfolio: queue -> expiry/activation -> O,(L,H|H,L),C path -> signals -> mark."""
     if mi[E.MI_N_TIERS] > 1:
         roll_day_nb(p, ts, mi, tiers, af, ai)
-    if mp[E.MP_PART] > 0.0:
+    if mp[p, E.MP_PART] > 0.0:
         for s in range(pf.shape[1]):
             pf[p, s, E.PF_USED] = 0.0
     if ai[p, E.AI_OQ] < oq_end[p]:
@@ -343,7 +344,7 @@ def step_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, 
                mi[E.MI_POS_SERIES])
 
 
-@rule(I0, I0, I0, I0, I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
+@rule(I0, I0, I0, I0, I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
 def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
                  tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
     """All T bars of portfolios ``p0 <= p < p1``, time-major (bar t of every portfolio, then t + 1).
@@ -359,7 +360,10 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
     """
     series_on = mi[E.MI_SERIES] == 1
     pos_on = mi[E.MI_POS_SERIES] == 1
-    borrow_on = mp[E.MP_BORROW] > 0.0
+    borrow_on = False  # any portfolio of the block pays borrow: its idle short bars take end_bar_nb
+    for p in range(p0, p1):
+        if mp[p, E.MP_BORROW] > 0.0:
+            borrow_on = True
     for t in range(T):
         bar = bar0 + t
         for p in range(p0, p1):
@@ -375,7 +379,7 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
                 # what step_nb does on an empty book with no instruction due: counters, signal, then the mark
                 if mi[E.MI_N_TIERS] > 1:
                     roll_day_nb(p, ts[t], mi, tiers, af, ai)
-                if mp[E.MP_PART] > 0.0:
+                if mp[p, E.MP_PART] > 0.0:
                     for s in range(pf.shape[1]):
                         pf[p, s, E.PF_USED] = 0.0
                 signal_nb(p, t, bar, ts[t], bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,

@@ -4,27 +4,30 @@ than estimated), then wrap the records once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numba
 import numpy as np
 
 from trading_core.engine import enums as E
 from trading_core.engine.cpu import ewm_sigma_nb
 from trading_core.engine.dispatch import kernel_for, resolve_with_note
-from trading_core.engine.model import MarketModel
+from trading_core.engine.model import MarketModel, PortfolioModels
 from trading_core.engine.results import SimResult, pack_events, pack_fills
 from trading_core.engine.state import SIZE_MODES, bar_ms_of, new_state, orders_to_queue, stack_bars
 
 
-def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, model: MarketModel, cash, seed: int, device: str,
+def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, models: PortfolioModels, cash, seed: int, device: str,
                allow_short: bool, pos_series_on: bool, save_series: bool, P: int, fill_cap: int,
                ev_cap: int) -> SimResult:
     T, S = bars.shape[1], bars.shape[2]
     bar_ms = bar_ms_of(ts)
-    mp, mi, tiers = model.to_arrays(bar_ms, allow_short=allow_short)
+    model = models.base
+    mp, mi, tiers = models.arrays(P, bar_ms, allow_short=allow_short)
     mi[E.MI_SERIES] = int(save_series)
     mi[E.MI_POS_SERIES] = int(pos_series_on and save_series)
     mi[E.MI_N_BLOCKS] = 4 * numba.get_num_threads()
-    if model.impact_coef > 0:
+    if models.impact_on:
         sigma = ewm_sigma_nb(np.ascontiguousarray(bars[E.B_CLOSE]), model.vol_lambda(),
                                 np.zeros(S), np.zeros(S))
     else:
@@ -32,7 +35,7 @@ def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, model: MarketMode
     oq_i, oq_f, start, end = orders_to_queue(orders if orders is not None else np.zeros(0, E.ORDER_DTYPE), P)
     dev, note = resolve_with_note(device)
     while True:
-        st = new_state(P, S, model, cash, seed)
+        st = new_state(P, S, models, cash, seed)
         st.ai[:, E.AI_OQ] = start
         fi = np.zeros((P, fill_cap, E.N_FI), np.int64)
         ff = np.zeros((P, fill_cap, E.N_FF), np.float64)
@@ -54,7 +57,7 @@ def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, model: MarketMode
         equity=series[E.SE_EQUITY], cash=series[E.SE_CASH],
         position=pos_series if mi[E.MI_POS_SERIES] else series[E.SE_POS],
         final_equity=final_eq, fees_paid=st.af[:, E.AF_FEES].copy(), borrow_paid=st.af[:, E.AF_BORROW].copy(),
-        model_hash=model.execution_model_hash(), device=dev,
+        model_hash=models.execution_model_hash(), device=dev,
         meta={"bar_ms": bar_ms, "fill_cap": fill_cap, "signal_fast_path": signal_fast_path(model), **note},
     )
 
@@ -67,31 +70,33 @@ def signal_fast_path(model: MarketModel) -> bool:
 
 def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
                      volume: np.ndarray, *, entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray | None = None,
-                     model: MarketModel | None = None, cash: float | np.ndarray = 100_000.0,
-                     size_mode: str = "all_in", size: float | np.ndarray = 1.0, short: bool = False,
-                     device: str = "auto", seed: int = 0, save_series: bool = True) -> SimResult:
+                     model: MarketModel | Sequence[MarketModel] | None = None,
+                     cash: float | np.ndarray = 100_000.0, size_mode: str = "all_in",
+                     size: float | np.ndarray = 1.0, short: bool = False, device: str = "auto", seed: int = 0, save_series: bool = True) -> SimResult:
     """Backtest P signal portfolios in one kernel call.
 
     Signals at bar t are decided at t's close and fill at that close (``model.fill_at="close"``,
     vectorbt's assumption) or at the next bar's open (``"next_open"``), never earlier. An entry
     and an exit on the same bar cancel out. ``short=True`` makes exits reverse into a short.
+    ``model`` is one market model for every portfolio, or a sequence of one per portfolio
+    (``PortfolioModels``: the same venue rules, each its own costs and probabilities).
     """
-    model = model or MarketModel()
     ts = np.ascontiguousarray(ts, np.int64)
-    planes: tuple[int, ...] = (0, 1, 2, 3, 4)
-    if model.fill_at == "close" and model.latency_kind == "none" and model.participation_rate == 0:
-        # signals fill at once at the close and never rest: open/high/low are never read, volume only
-        # by the impact term
-        planes = (3, 4) if model.impact_coef > 0 else (3,)
-    bars = stack_bars(open, high, low, close, volume, planes)
-    T, S = bars.shape[1], bars.shape[2]
     entries = np.ascontiguousarray(entries, np.bool_)
     exits = np.ascontiguousarray(exits, np.bool_)
     if entries.ndim == 1:
         entries, exits = entries[:, None], exits[:, None]
+    P = entries.shape[1]
+    models = PortfolioModels.of(model, P)
+    planes: tuple[int, ...] = (0, 1, 2, 3, 4)
+    if signal_fast_path(models.base):
+        # signals fill at once at the close and never rest: open/high/low are never read, volume only
+        # by the impact term
+        planes = (3, 4) if models.impact_on else (3,)
+    bars = stack_bars(open, high, low, close, volume, planes)
+    T, S = bars.shape[1], bars.shape[2]
     if entries.shape != exits.shape or entries.shape[0] != T:
         raise ValueError(f"entries/exits must be (T={T}, P) and equal, got {entries.shape} and {exits.shape}")
-    P = entries.shape[1]
     symbol_of = np.zeros(P, np.int64) if symbol_of is None else np.asarray(symbol_of, np.int64)
     if symbol_of.shape != (P,) or (P and (symbol_of.min() < 0 or symbol_of.max() >= S)):
         raise ValueError("symbol_of must be (P,) with values in [0, S)")
@@ -105,15 +110,17 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
     sig_f = np.zeros((P, 1), np.float64)
     sig_f[:, 0] = np.broadcast_to(np.asarray(size, np.float64), (P,))
     n_sig = int((entries.sum(axis=0) + exits.sum(axis=0)).max(initial=0))
-    return _run_batch(ts, bars, entries, exits, sig_i, sig_f, None, model, cash, seed, device, short, False,
+    return _run_batch(ts, bars, entries, exits, sig_i, sig_f, None, models, cash, seed, device, short, False,
                       save_series, P, 2 * n_sig + 16, 8 * n_sig + 16)
 
 
 def simulate_orders(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-                    volume: np.ndarray, *, orders: np.ndarray, n_portfolios: int, model: MarketModel | None = None,
-                    cash: float | np.ndarray = 100_000.0, device: str = "auto", seed: int = 0) -> SimResult:
-    """Batch-run an order stream (ORDER_DTYPE; ``bar`` = first bar each instruction acts on)."""
-    model = model or MarketModel()
+                    volume: np.ndarray, *, orders: np.ndarray, n_portfolios: int,
+                    model: MarketModel | Sequence[MarketModel] | None = None, cash: float | np.ndarray = 100_000.0,
+                    device: str = "auto", seed: int = 0) -> SimResult:
+    """Batch-run an order stream (ORDER_DTYPE; ``bar`` = first bar each instruction acts on); ``model``
+    as in ``simulate_signals``."""
+    models = PortfolioModels.of(model, int(n_portfolios))
     ts = np.ascontiguousarray(ts, np.int64)
     bars = stack_bars(open, high, low, close, volume)
     P = int(n_portfolios)
@@ -121,5 +128,5 @@ def simulate_orders(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.
     sig_f = np.zeros((P, 1), np.float64)
     dummy = np.zeros((1, 1), np.bool_)
     n = len(orders)
-    return _run_batch(ts, bars, dummy, dummy, sig_i, sig_f, orders, model, cash, seed, device, model.allow_short,
-                      True, True, P, 4 * n + 16, 8 * n + 16)
+    return _run_batch(ts, bars, dummy, dummy, sig_i, sig_f, orders, models, cash, seed, device,
+                      models.base.allow_short, True, True, P, 4 * n + 16, 8 * n + 16)

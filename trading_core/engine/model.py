@@ -2,7 +2,8 @@
 
 A ``MarketModel`` is an immutable value. It is built in code or from the ``venues:`` section of the
 config (validated by pydantic), and hashes to a stable ``execution_model_hash()`` so every result
-can say exactly which execution assumptions produced it. ``to_arrays`` flattens it for the kernels.
+can say exactly which execution assumptions produced it. ``PortfolioModels`` gives every portfolio of
+a kernel call its model (one shared, or one each) as the arrays the kernels read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -115,10 +117,9 @@ class MarketModel:
         return vc.to_model(venue, **overrides)
 
     # ---- kernel form ------------------------------------------------------------------------
-    def to_arrays(self, bar_ms: float, *, allow_short: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flatten into (mp float64, mi int64, tiers float64 (n, 3)) for the kernels."""
+    def kernel_row(self, bar_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """This model's (mp (N_MP,), tiers (n, 3)) row: the numbers a portfolio may hold on its own."""
         mp = np.zeros(E.N_MP, np.float64)
-        mi = np.zeros(E.N_MI, np.int64)
         scale = 1.0 / bar_ms if self.latency_unit == "ms" else 1.0
         mp[E.MP_SPREAD_BPS] = self.spread_bps
         mp[E.MP_SLIP_BPS] = self.slippage_bps
@@ -134,6 +135,12 @@ class MarketModel:
         mp[E.MP_LAT_A] = self.latency_a * scale
         mp[E.MP_LAT_B] = self.latency_b * scale
         mp[E.MP_RISK_STOP] = self.risk_stop_pct
+        tiers = np.array([[t.min_volume_30d, t.maker_bps, t.taker_bps] for t in self.fee_tiers], np.float64)
+        return mp, tiers
+
+    def kernel_flags(self, *, allow_short: bool | None = None) -> np.ndarray:
+        """The (N_MI,) switches of the kernel: fill timing, latency kind, rate limit, tiers, shorting."""
+        mi = np.zeros(E.N_MI, np.int64)
         mi[E.MI_FILL_NEXT] = 1 if self.fill_at == "next_open" else 0
         mi[E.MI_LAT_KIND] = {"none": E.LAT_NONE, "fixed": E.LAT_FIXED, "uniform": E.LAT_UNIFORM,
                              "exponential": E.LAT_EXP}[self.latency_kind]
@@ -142,12 +149,100 @@ class MarketModel:
         mi[E.MI_N_TIERS] = len(self.fee_tiers)
         mi[E.MI_ALLOW_SHORT] = int(self.allow_short if allow_short is None else allow_short)
         mi[E.MI_SERIES] = 1
-        tiers = np.array([[t.min_volume_30d, t.maker_bps, t.taker_bps] for t in self.fee_tiers], np.float64)
-        return mp, mi, tiers
+        return mi
+
+    def venue_rules(self) -> dict[str, Any]:
+        """Everything but the per-portfolio numbers: what the portfolios of one kernel call share."""
+        d = {k: v for k, v in self.to_dict().items() if k not in PER_PORTFOLIO}
+        d["fee_tiers"] = [t.min_volume_30d for t in self.fee_tiers]
+        return d
 
     def vol_lambda(self) -> float:
         """EWMA decay of the per-bar squared log return used by the impact model."""
         return math.exp(math.log(0.5) / self.vol_halflife_bars)
+
+
+# Costs and probabilities one portfolio may hold on its own inside a kernel call (a Monte Carlo path
+# with its own slippage, fees, fill probability and latency); fee tiers may differ in their bps.
+# Every other field is the venue's rules and the kernel's switches, shared by all portfolios.
+PER_PORTFOLIO = ("spread_bps", "slippage_bps", "impact_coef", "touch_fill_prob", "reject_prob",
+                 "borrow_rate_annual", "latency_a", "latency_b", "fee_tiers")
+
+
+@dataclass(frozen=True)
+class PortfolioModels:
+    """The market model of every portfolio of one kernel call: one shared by all, or one each.
+
+    One mechanism for both: the kernels read row ``p`` of (P, N_MP) / (P, n_tiers, 3) arrays, and a
+    shared model is one row broadcast with stride 0. Models given per portfolio must share
+    ``venue_rules()``; identical ones collapse to a single shared model (same hash as before)."""
+
+    models: tuple[MarketModel, ...]
+
+    @classmethod
+    def of(cls, model: MarketModel | PortfolioModels | Sequence[MarketModel] | None, n_portfolios: int
+           ) -> PortfolioModels:
+        if isinstance(model, PortfolioModels):
+            models = model.models
+        elif model is None or isinstance(model, MarketModel):
+            models = (model or MarketModel(),)
+        else:
+            models = tuple(model)
+            if len(models) != n_portfolios:
+                raise ValueError(f"{len(models)} market models for {n_portfolios} portfolios: give one, or one each")
+        if len(models) > 1:
+            rules = models[0].venue_rules()
+            for i, m in enumerate(models[1:], 1):
+                if m.venue_rules() != rules:
+                    diff = sorted(k for k, v in m.venue_rules().items() if rules.get(k) != v)
+                    raise ValueError(f"market model of portfolio {i} differs from portfolio 0 in {diff}: portfolios "
+                                     f"of one call may differ only in {', '.join(PER_PORTFOLIO)}")
+            if all(m == models[0] for m in models[1:]):
+                models = models[:1]
+        return cls(models)
+
+    @property
+    def base(self) -> MarketModel:
+        """Portfolio 0's model: every venue rule (lot, tick, fill timing, ...) is the same in all."""
+        return self.models[0]
+
+    @property
+    def shared(self) -> bool:
+        return len(self.models) == 1
+
+    @property
+    def uses_rng(self) -> bool:
+        return any(m.uses_rng for m in self.models)
+
+    @property
+    def impact_on(self) -> bool:
+        return any(m.impact_coef > 0 for m in self.models)
+
+    def execution_model_hash(self) -> str:
+        """The shared model's hash, or sha256 over every portfolio's hash in order."""
+        if self.shared:
+            return self.base.execution_model_hash()
+        return hashlib.sha256(",".join(m.execution_model_hash() for m in self.models).encode()).hexdigest()
+
+    def arrays(self, n_portfolios: int, bar_ms: float, *, allow_short: bool | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mp (P, N_MP), mi (N_MI,), tiers (P, n, 3)) for the kernels; a shared row has stride 0."""
+        rows = [m.kernel_row(bar_ms) for m in self.models]
+        mp = np.stack([r[0] for r in rows])
+        tiers = np.stack([r[1] for r in rows])
+        return (per_portfolio(mp, n_portfolios), self.base.kernel_flags(allow_short=allow_short),
+                per_portfolio(tiers, n_portfolios))
+
+
+def per_portfolio(rows: np.ndarray, n_portfolios: int) -> np.ndarray:
+    """``rows`` (1 or P, ...) as a (P, ...) array: one row is broadcast with stride 0 (writable view,
+    so the kernels' explicit signatures accept it; nothing writes it)."""
+    if rows.shape[0] == n_portfolios:
+        return rows
+    if rows.shape[0] != 1:
+        raise ValueError(f"{rows.shape[0]} model rows for {n_portfolios} portfolios")
+    return np.lib.stride_tricks.as_strided(rows, (max(n_portfolios, 1), *rows.shape[1:]), (0, *rows.strides[1:]),
+                                           writeable=True)
 
 
 # ############# Config validation ############# #

@@ -8,6 +8,7 @@ exactly. It shares only constants and ``MarketModel`` with the kernels, never th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -536,15 +537,18 @@ class ReferencePortfolio:
             self.fill(o, c, False, FR.CLOSE, bar, ts, bar_data, sig)
 
 
-def reference_run(ts, bars, model: MarketModel, *, n_portfolios: int, cash: float = 100_000.0, seed: int = 0,
+def reference_run(ts, bars, model: MarketModel | Sequence[MarketModel], *, n_portfolios: int, cash: float = 100_000.0, seed: int = 0,
                   orders: np.ndarray | None = None, entries=None, exits=None, symbol_of=None, size_mode: int = 1,
                   size: float = 1.0, allow_short: bool | None = None, sigma: np.ndarray | None = None):
-    """Run the reference over bars (T, S, 5); returns (fills list, events list, equity (T,P), cash (T,P))."""
+    """Run the reference over bars (T, S, 5); returns (fills list, events list, equity (T,P), cash (T,P)).
+
+    ``model`` is one market model for every portfolio or a sequence of one per portfolio."""
     T, S = bars.shape[0], bars.shape[1]
     bar_ms = float(np.median(np.diff(ts))) if T > 1 else 60_000.0
-    draws = (np.random.default_rng(seed).random((n_portfolios, model.rng_pool)) if model.uses_rng
-             else np.zeros((n_portfolios, 1)))
-    ports = [ReferencePortfolio(p, S, model, cash, draws[p], bar_ms, allow_short) for p in range(n_portfolios)]
+    models = [model] * n_portfolios if isinstance(model, MarketModel) else list(model)
+    draws = (np.random.default_rng(seed).random((n_portfolios, models[0].rng_pool))
+             if any(m.uses_rng for m in models) else np.zeros((n_portfolios, 1)))
+    ports = [ReferencePortfolio(p, S, models[p], cash, draws[p], bar_ms, allow_short) for p in range(n_portfolios)]
     if entries is not None:
         for p, pr in enumerate(ports):
             pr.configure_signals(int(symbol_of[p]), size_mode, size)

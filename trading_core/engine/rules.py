@@ -31,6 +31,10 @@ I0, F0 = nt.int64, nt.float64  # scalars
 I1, I2, I3 = nt.int64[::1], nt.int64[:, ::1], nt.int64[:, :, ::1]
 F1, F2, F3 = nt.float64[::1], nt.float64[:, ::1], nt.float64[:, :, ::1]
 B2 = nt.boolean[:, ::1]
+# The market model: one row per portfolio, (P, N_MP) and (P, n_tiers, 3). Any layout, because a model
+# shared by every portfolio is one row broadcast with stride 0 (``state.per_portfolio``): no copy, and
+# every portfolio reads the same cache line.
+MP, TIERS = nt.float64[:, :], nt.float64[:, :, :]
 
 
 def rule(*argtypes: nt.Type, inline: bool = False):
@@ -90,20 +94,20 @@ def event_nb(p, ai, ei, sym, bar, ts, oid, kind, reason):
     ai[p, E.AI_NEV] = n + 1
 
 
-@rule(I0, I0, F2, I2)
+@rule(I0, I0, TIERS, I2)
 def fee_rate_nb(p, role, tiers, ai):
     tier = ai[p, E.AI_TIER]
     if role == E.Role.MAKER:
-        return tiers[tier, 1] * 1e-4
-    return tiers[tier, 2] * 1e-4
+        return tiers[p, tier, 1] * 1e-4
+    return tiers[p, tier, 2] * 1e-4
 
 
-@rule(F0, I0, F0, F0, F0, F1)
-def taker_price_nb(base, side, q, vol_bar, sig, mp):
+@rule(I0, F0, I0, F0, F0, F0, MP)
+def taker_price_nb(p, base, side, q, vol_bar, sig, mp):
     """Half spread + fixed bps + square-root impact (coef * sigma * sqrt(q / bar volume))."""
-    frac = (mp[E.MP_SPREAD_BPS] * 0.5 + mp[E.MP_SLIP_BPS]) * 1e-4
-    if mp[E.MP_IMPACT] > 0.0 and vol_bar > 0.0 and q > 0.0:
-        frac = frac + mp[E.MP_IMPACT] * sig * math.sqrt(q / vol_bar)
+    frac = (mp[p, E.MP_SPREAD_BPS] * 0.5 + mp[p, E.MP_SLIP_BPS]) * 1e-4
+    if mp[p, E.MP_IMPACT] > 0.0 and vol_bar > 0.0 and q > 0.0:
+        frac = frac + mp[p, E.MP_IMPACT] * sig * math.sqrt(q / vol_bar)
     if side == E.Side.BUY:
         return base * (1.0 + frac)
     return base * (1.0 - frac)
@@ -117,7 +121,7 @@ def equity_nb(p, af, pf):
     return eq
 
 
-@rule(I0, I0, I1, F2, F2, I2)
+@rule(I0, I0, I1, TIERS, F2, I2)
 def roll_day_nb(p, ts, mi, tiers, af, ai):
     """Re-evaluate the fee tier from the previous 30 days' traded notional on a new UTC day."""
     day = ts // 86_400_000
@@ -132,7 +136,7 @@ def roll_day_nb(p, ts, mi, tiers, af, ai):
     af[p, E.AF_VOL30] = vol
     tier = 0
     for j in range(mi[E.MI_N_TIERS]):
-        if vol >= tiers[j, 0]:
+        if vol >= tiers[p, j, 0]:
             tier = j
     ai[p, E.AI_TIER] = tier
 
@@ -221,23 +225,23 @@ def close_slot_nb(p, k, kind, reason, bar, ts, oi, of, ai, ei):
     free_slot_nb(p, k, oi, ai)
 
 
-@rule(I0, F1, I1, F2, I2)
+@rule(I0, MP, I1, F2, I2)
 def latency_bars_nb(p, mp, mi, rng, ai):
     kind = mi[E.MI_LAT_KIND]
     if kind == E.LAT_NONE:
         return 0
     if kind == E.LAT_FIXED:
-        lat = mp[E.MP_LAT_A]
+        lat = mp[p, E.MP_LAT_A]
     elif kind == E.LAT_UNIFORM:
         u = draw_nb(p, rng, ai)
-        lat = mp[E.MP_LAT_A] + u * (mp[E.MP_LAT_B] - mp[E.MP_LAT_A])
+        lat = mp[p, E.MP_LAT_A] + u * (mp[p, E.MP_LAT_B] - mp[p, E.MP_LAT_A])
     else:
         u = draw_nb(p, rng, ai)
-        lat = mp[E.MP_LAT_A] - mp[E.MP_LAT_B] * math.log(1.0 - u)
+        lat = mp[p, E.MP_LAT_A] - mp[p, E.MP_LAT_B] * math.log(1.0 - u)
     return int(math.floor(lat))
 
 
-@rule(I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, F1, I1, F2, I2)
+@rule(I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, MP, I1, F2, I2)
 def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_px, mp, mi, rng, ai):
     """Venue checks in a fixed order; returns a RejectReason (NONE when accepted)."""
     if sm == E.SizeMode.QTY and not qty > 0.0:
@@ -262,21 +266,21 @@ def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_p
         if ai[p, E.AI_RATE_CNT] >= rmax:
             return E.RejectReason.RATE_LIMIT
         ai[p, E.AI_RATE_CNT] = ai[p, E.AI_RATE_CNT] + 1
-    tick = mp[E.MP_TICK]
+    tick = mp[p, E.MP_TICK]
     if off_grid_nb(lim, tick) or off_grid_nb(stop, tick) or off_grid_nb(sl, tick) or off_grid_nb(tp, tick):
         return E.RejectReason.TICK_SIZE
     if sm == E.SizeMode.QTY:
-        if off_grid_nb(qty, mp[E.MP_LOT]):
+        if off_grid_nb(qty, mp[p, E.MP_LOT]):
             return E.RejectReason.LOT_SIZE
-        if mp[E.MP_MIN_NOTIONAL] > 0.0:
+        if mp[p, E.MP_MIN_NOTIONAL] > 0.0:
             px = ref_px
             if lim > 0.0:
                 px = lim
             elif stop > 0.0:
                 px = stop
-            if qty * px < mp[E.MP_MIN_NOTIONAL]:
+            if qty * px < mp[p, E.MP_MIN_NOTIONAL]:
                 return E.RejectReason.MIN_NOTIONAL
-    if mp[E.MP_REJECT] > 0.0 and draw_nb(p, rng, ai) < mp[E.MP_REJECT]:
+    if mp[p, E.MP_REJECT] > 0.0 and draw_nb(p, rng, ai) < mp[p, E.MP_REJECT]:
         return E.RejectReason.RANDOM
     return E.RejectReason.NONE
 
@@ -318,7 +322,7 @@ def _write_slot_nb(p, k, status, oid, sym, typ, side, tif, active, exp_bars, exp
         ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] + 1
 
 
-@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, I0, I0, F0, F0, F0, I0, F0, F1, I1, F2, I2, I3, F3, I3)
+@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, I0, I0, F0, F0, F0, I0, F0, MP, I1, F2, I2, I3, F3, I3)
 def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop, trail, trail_pct,
               exp_bars, exp_ts, sl, tp, size, is_signal, ref_px, mp, mi, rng, ai, oi, of, ei):
     """Validate and place a NEW order (and its bracket children); returns its slot or -1."""
@@ -373,7 +377,7 @@ def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop,
                        0.0, 0.0, 0.0, 0.0, 0.0, 0, oi, of, ai)
     return k0
 
-@rule(I0, I0, I0, I0, F0, F0, I0, F1, F2, F2, I2, F3)
+@rule(I0, I0, I0, I0, F0, F0, I0, MP, TIERS, F2, I2, F3)
 def size_qty_nb(p, sm, s, side, size, px_est, role, mp, tiers, af, ai, pf):
     """Quantity of an ALL_IN / RISK / CLOSE order (``size``: RISK's equity fraction), decided at its
     first fill attempt with the price of that moment."""
@@ -398,30 +402,30 @@ def size_qty_nb(p, sm, s, side, size, px_est, role, mp, tiers, af, ai, pf):
     elif sm == E.SizeMode.RISK:
         eq = equity_nb(p, af, pf)
         if eq > 0.0:
-            q = size * eq / (px_est * mp[E.MP_RISK_STOP])
-    q = floor_lot_nb(q, mp[E.MP_LOT])
+            q = size * eq / (px_est * mp[p, E.MP_RISK_STOP])
+    q = floor_lot_nb(q, mp[p, E.MP_LOT])
     if q < 0.0:
         q = 0.0
     return q
 
 
-@rule(I0, F0, F0, F1)
-def size_reject_nb(sm, q0, px_est, mp):
+@rule(I0, I0, F0, F0, MP)
+def size_reject_nb(p, sm, q0, px_est, mp):
     """Why a sized quantity cannot be placed (NONE when it can)."""
     if q0 <= 0.0:
         if sm == E.SizeMode.CLOSE:
             return E.RejectReason.INVALID
         return E.RejectReason.NO_CASH
-    if mp[E.MP_MIN_NOTIONAL] > 0.0 and q0 * px_est < mp[E.MP_MIN_NOTIONAL]:
+    if mp[p, E.MP_MIN_NOTIONAL] > 0.0 and q0 * px_est < mp[p, E.MP_MIN_NOTIONAL]:
         return E.RejectReason.MIN_NOTIONAL
     return E.RejectReason.NONE
 
 
-@rule(I0, I0, I0, F0, F0, F0, F1, I1, F2, F3)
+@rule(I0, I0, I0, F0, F0, F0, MP, I1, F2, F3)
 def cap_qty_nb(p, s, side, q, px, fee_rate, mp, mi, af, pf):
     """Cap ``q`` to what cash (buy) or the long position / short margin (sell) allows; returns the
     capped quantity and the RejectReason that capped it (NONE when uncapped)."""
-    lot = mp[E.MP_LOT]
+    lot = mp[p, E.MP_LOT]
     capped = E.RejectReason.NONE
     pos = pf[p, s, E.PF_QTY]
     if side == E.Side.BUY:
@@ -437,7 +441,7 @@ def cap_qty_nb(p, s, side, q, px, fee_rate, mp, mi, af, pf):
                 capped = E.RejectReason.SHORT_NOT_ALLOWED
             else:
                 eq = equity_nb(p, af, pf)
-                room = eq / (px * mp[E.MP_MARGIN]) - max(-pos, 0.0)
+                room = eq / (px * mp[p, E.MP_MARGIN]) - max(-pos, 0.0)
                 allowed = long_part + max(room, 0.0)
                 if q > allowed:
                     q = floor_lot_nb(allowed, lot)
@@ -475,7 +479,7 @@ def execute_nb(p, s, bar, ts, oid, side, role, reason, typ, q, px, base, fee_rat
 # ############# Fills ############# #
 
 
-@rule(I0, I0, F0, I0, I0, I0, I0, I0, F3, F2, F1, I1, F2, F2, I2, F3, I3, F3, I3, F3, I3)
+@rule(I0, I0, F0, I0, I0, I0, I0, I0, F3, F2, MP, I1, TIERS, F2, I2, F3, I3, F3, I3, F3, I3)
 def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers, af, ai, pf, oi, of,
                  fi, ff, ei):
     """Execute as much of order ``k`` as the bar, cash and margin allow at ``base``; returns the qty."""
@@ -483,26 +487,26 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
     side = oi[p, k, E.OI_SIDE]
     typ = oi[p, k, E.OI_TYPE]
     tif = oi[p, k, E.OI_TIF]
-    lot = mp[E.MP_LOT]
+    lot = mp[p, E.MP_LOT]
     vol_bar = bars[E.B_VOLUME, t_row, s]
     sig = 0.0
-    if mp[E.MP_IMPACT] > 0.0:
+    if mp[p, E.MP_IMPACT] > 0.0:
         sig = sigma[t_row, s]
     sm = oi[p, k, E.OI_SIZEMODE]
     if sm != E.SizeMode.QTY and of[p, k, E.OF_QTY] <= 0.0:
         px_est = base
         if role == E.Role.TAKER:
-            px_est = taker_price_nb(base, side, 0.0, vol_bar, sig, mp)
+            px_est = taker_price_nb(p, base, side, 0.0, vol_bar, sig, mp)
         q0 = size_qty_nb(p, sm, s, side, of[p, k, E.OF_SIZE], px_est, role, mp, tiers, af, ai, pf)
-        rr = size_reject_nb(sm, q0, px_est, mp)
+        rr = size_reject_nb(p, sm, q0, px_est, mp)
         if rr != E.RejectReason.NONE:
             close_slot_nb(p, k, E.EventKind.REJECTED, rr, bar, ts, oi, of, ai, ei)
             return 0.0
         of[p, k, E.OF_QTY] = q0
     want = of[p, k, E.OF_QTY] - of[p, k, E.OF_FILLED]
     q = want
-    if mp[E.MP_PART] > 0.0:
-        avail = mp[E.MP_PART] * vol_bar - pf[p, s, E.PF_USED]
+    if mp[p, E.MP_PART] > 0.0:
+        avail = mp[p, E.MP_PART] * vol_bar - pf[p, s, E.PF_USED]
         if avail < q:
             q = floor_lot_nb(max(avail, 0.0), lot)
     if q <= 0.0:
@@ -511,7 +515,7 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
         return 0.0
     px = base
     if role == E.Role.TAKER:
-        px = taker_price_nb(base, side, q, vol_bar, sig, mp)
+        px = taker_price_nb(p, base, side, q, vol_bar, sig, mp)
         if typ == E.OrderType.LIMIT or typ == E.OrderType.STOP_LIMIT:
             lim = of[p, k, E.OF_LIMIT]
             if side == E.Side.BUY and px > lim or side == E.Side.SELL and px < lim:
@@ -547,7 +551,7 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
     return q
 
 
-@rule(I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, F1, I1, F2, F2, F2, I2, F3, I3, F3, I3, inline=True)
+@rule(I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, inline=True)
 def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, fi, ff,
                    ei):
     """A close-fill market signal on an empty book, as one fused update: exactly what ``submit_nb``
@@ -569,20 +573,20 @@ def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi,
     event_nb(p, ai, ei, s, bar, ts, oid, E.EventKind.ACCEPTED, 0)
     vol_bar = bars[E.B_VOLUME, t_row, s]
     sig = 0.0
-    if mp[E.MP_IMPACT] > 0.0:
+    if mp[p, E.MP_IMPACT] > 0.0:
         sig = sigma[t_row, s]
     order_qty = qty
     if sm != E.SizeMode.QTY:
-        px_est = taker_price_nb(c, side, 0.0, vol_bar, sig, mp)
+        px_est = taker_price_nb(p, c, side, 0.0, vol_bar, sig, mp)
         order_qty = size_qty_nb(p, sm, s, side, size, px_est, E.Role.TAKER, mp, tiers, af, ai, pf)
-        rr = size_reject_nb(sm, order_qty, px_est, mp)
+        rr = size_reject_nb(p, sm, order_qty, px_est, mp)
         if rr != E.RejectReason.NONE:
             event_nb(p, ai, ei, s, bar, ts, oid, E.EventKind.REJECTED, rr)
             return
     q = order_qty - 0.0
     if q <= 0.0:  # pragma: no cover - validated (QTY) or sized (> 0) above
         return
-    px = taker_price_nb(c, side, q, vol_bar, sig, mp)
+    px = taker_price_nb(p, c, side, q, vol_bar, sig, mp)
     fee_rate = fee_rate_nb(p, E.Role.TAKER, tiers, ai)
     q, capped = cap_qty_nb(p, s, side, q, px, fee_rate, mp, mi, af, pf)
     if q <= 0.0:

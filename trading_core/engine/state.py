@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trading_core.engine import enums as E
-from trading_core.engine.model import MarketModel
+from trading_core.engine.model import PortfolioModels
 
 SIZE_MODES = {"all_in": E.SizeMode.ALL_IN, "fixed": E.SizeMode.QTY, "risk": E.SizeMode.RISK}
 _NO_DAY = -(1 << 40)
@@ -24,7 +24,7 @@ class State:
     rng: np.ndarray
 
 
-def new_state(P: int, S: int, model: MarketModel, cash: float | np.ndarray, seed: int) -> State:
+def new_state(P: int, S: int, models: PortfolioModels, cash: float | np.ndarray, seed: int) -> State:
     af = np.zeros((P, E.N_AF), np.float64)
     af[:, E.AF_CASH] = np.broadcast_to(np.asarray(cash, np.float64), (P,))
     ai = np.zeros((P, E.N_AI), np.int64)
@@ -32,8 +32,8 @@ def new_state(P: int, S: int, model: MarketModel, cash: float | np.ndarray, seed
     ai[:, E.AI_DAY] = -1
     ai[:, E.AI_RATE_WIN] = -1
     ai[:, E.AI_DAYID:] = _NO_DAY
-    K = model.max_open_orders
-    rng = (np.random.default_rng(seed).random((P, model.rng_pool)) if model.uses_rng
+    K = models.base.max_open_orders
+    rng = (np.random.default_rng(seed).random((P, models.base.rng_pool)) if models.uses_rng
            else np.zeros((P, 1), np.float64))
     return State(af, ai, np.zeros((P, S, E.N_PF)), np.zeros((P, K, E.N_OI), np.int64),
                   np.zeros((P, K, E.N_OF)), rng)

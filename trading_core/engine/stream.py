@@ -4,6 +4,7 @@ one-bar window, so streaming and batch give identical ledgers on identical bars.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from trading_core.engine.cpu import (
     simulate_serial_nb,
 )
 from trading_core.engine.dispatch import kernel_for, resolve_with_note
-from trading_core.engine.model import MarketModel
+from trading_core.engine.model import MarketModel, PortfolioModels
 from trading_core.engine.state import SIZE_MODES, new_state, orders_to_queue
 
 # ############# Pre-bound state ############# #
@@ -87,7 +88,7 @@ def stream_bar_nb(ts_val, bar0, o, h, lo, c, v, ent_in, ex_in, has_sig, reset_oq
     window and return the (fills, events) counts of this bar -- the whole step in one dispatch."""
     af, pf, of, ff = _v2(fbuf, lay, LF_AF), _v3(fbuf, lay, LF_PF), _v3(fbuf, lay, LF_OF), _v3(fbuf, lay, LF_FF)
     bars, sigma, series = _v3(fbuf, lay, LF_BARS), _v2(fbuf, lay, LF_SIGMA), _v3(fbuf, lay, LF_SERIES)
-    mp, tiers, sig_f, rng = _v1(fbuf, lay, LF_MP), _v2(fbuf, lay, LF_TIERS), _v2(fbuf, lay, LF_SIGF), \
+    mp, tiers, sig_f, rng = _v2(fbuf, lay, LF_MP), _v3(fbuf, lay, LF_TIERS), _v2(fbuf, lay, LF_SIGF), \
         _v2(fbuf, lay, LF_RNG)
     ai, oi, fi, ei = _v2(ibuf, lay, LI_AI), _v3(ibuf, lay, LI_OI), _v3(ibuf, lay, LI_FI), _v3(ibuf, lay, LI_EI)
     ts, mi, sig_i, oq_end = _v1(ibuf, lay, LI_TS), _v1(ibuf, lay, LI_MI), _v2(ibuf, lay, LI_SIGI), \
@@ -104,7 +105,10 @@ def stream_bar_nb(ts_val, bar0, o, h, lo, c, v, ent_in, ex_in, has_sig, reset_oq
         bars[E.B_LOW, 0, s] = lo[s]
         bars[E.B_CLOSE, 0, s] = c[s]
         bars[E.B_VOLUME, 0, s] = v[s]
-    if mp[E.MP_IMPACT] > 0.0:
+    impact = False
+    for p in range(mp.shape[0]):
+        impact = impact or mp[p, E.MP_IMPACT] > 0.0
+    if impact:
         ewm_sigma_into_nb(bars[E.B_CLOSE], fbuf[lay[LF_LAM, 0]], _v1(fbuf, lay, LF_VAR), _v1(fbuf, lay, LF_PREV),
                           sigma)
     for p in range(af.shape[0]):
@@ -129,17 +133,20 @@ class Engine:
     the engine's next bar index). Uses the same kernel as the batch API on a one-bar window.
     """
 
-    def __init__(self, n_portfolios: int, n_symbols: int, model: MarketModel | None = None,
+    def __init__(self, n_portfolios: int, n_symbols: int,
+                 model: MarketModel | Sequence[MarketModel] | PortfolioModels | None = None,
                  cash: float | np.ndarray = 100_000.0, seed: int = 0, device: str = "cpu",
                  bar_ms: float = 60_000.0) -> None:
-        self.model = model or MarketModel()
         self.P, self.S = int(n_portfolios), int(n_symbols)
+        self.models = PortfolioModels.of(model, self.P)
+        self.model = self.models.base  # the venue rules every portfolio shares
         self.seed = seed
         self.device, note = resolve_with_note(device)
         self.device_fallback: str | None = note.get("device_fallback")  # why ``auto`` chose the CPU
-        self._mp, self._mi, self._tiers = self.model.to_arrays(bar_ms)
+        mp, self._mi, tiers = self.models.arrays(self.P, bar_ms)
+        self._mp, self._tiers = np.ascontiguousarray(mp), np.ascontiguousarray(tiers)  # bound below: P rows
         self._mi[E.MI_POS_SERIES] = 0
-        self._st = new_state(self.P, self.S, self.model, cash, seed)
+        self._st = new_state(self.P, self.S, self.models, cash, seed)
         self._sig_i = np.zeros((self.P, 4), np.int64)
         self._sig_f = np.zeros((self.P, 1), np.float64)
         self._ent = np.zeros((1, max(self.P, 1)), np.bool_)
@@ -171,7 +178,7 @@ class Engine:
         self.bar = 0
         self.events: list[np.ndarray] = []
         self._kernel = kernel_for(self.device, 1)
-        self._impact_on = bool(self._mp[E.MP_IMPACT] > 0.0)
+        self._impact_on = self.models.impact_on
         self._no_sig = np.zeros(max(self.P, 1), np.bool_)
         self._bind_state()
         self._step_entry = _entry(stream_bar_nb)  # one compiled entry point, pre-bound state
@@ -372,10 +379,10 @@ class Engine:
                 "next_id": self._next_id.copy(), "bar": np.array([self.bar], np.int64),
                 "mi": self._mi.copy(), "sig_i": self._sig_i.copy(), "sig_f": self._sig_f.copy(),
                 "queue": np.concatenate(self._queue) if self._queue else np.zeros(0, E.ORDER_DTYPE),
-                "model_hash": np.array([self.model.execution_model_hash()])}
+                "model_hash": np.array([self.models.execution_model_hash()])}
 
     def restore(self, snap: dict[str, np.ndarray]) -> None:
-        if str(snap["model_hash"][0]) != self.model.execution_model_hash():
+        if str(snap["model_hash"][0]) != self.models.execution_model_hash():
             raise ValueError("snapshot was taken under a different MarketModel")
         st = self._st
         dst = {"af": st.af, "ai": st.ai, "pf": st.pf, "oi": st.oi, "of": st.of, "rng": st.rng, "var": self._var,

@@ -12,7 +12,7 @@ import itertools
 import math
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -141,11 +141,11 @@ class ExecutionSampling(_Strict):
 
 class MonteCarloConfig(_Strict):
     """Paths per crisis; ``mode`` bootstrap (block bootstrap of the window's bar returns), execution
-    (real bars, sampled execution assumptions) or both. The engine takes one market model per call,
-    so execution assumptions are drawn once per ``paths_per_draw`` paths (one chunk)."""
+    (real bars, sampled execution assumptions) or both. Every path draws its own execution
+    assumptions; ``paths_per_chunk`` paths are one engine call (one unit of parallel work)."""
 
     paths: int = Field(default=1000, ge=1, le=MAX_PATHS)
-    paths_per_draw: int = Field(default=100, ge=1, le=10_000)
+    paths_per_chunk: int = Field(default=100, ge=1, le=10_000)
     mode: Literal["bootstrap", "execution", "both"] = "both"
     block_bars: int = Field(default=10, ge=1, le=10_000)
     ruin_drawdown: float = Field(default=0.5, gt=0, le=1)
@@ -153,6 +153,15 @@ class MonteCarloConfig(_Strict):
     strategy: StrategySpec = StrategySpec(name="ma_crossover", params={"fast": 10, "slow": 30})
     risk: bool = True
     execution: ExecutionSampling = ExecutionSampling()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "paths_per_draw" in data:
+            raise ValueError("paths_per_draw was replaced by paths_per_chunk: every path now draws its own "
+                             "execution assumptions, and paths_per_chunk only sets how many paths one engine "
+                             "call (one unit of parallel work) holds")
+        return data
 
     @field_validator("percentiles")
     @classmethod

@@ -3,11 +3,12 @@
 A path is (a) a block bootstrap of the crisis window's own bars -- blocks of consecutive bar moves
 (open/high/low/close relative to the previous close, and volume) drawn with replacement and chained
 from the first real close -- and/or (b) a draw of the execution assumptions (slippage, fees,
-latency, fill probability) from configured distributions. Paths are grouped in chunks of
-``paths_per_draw``: each path of a chunk is one synthetic symbol traded by its own account, and the
-chunk shares one execution draw because the engine takes one market model per call. Risk off, a
-chunk is ONE ``simulate_signals`` call (CPU parallel over accounts, or CUDA); risk on, it is ONE
-stepped Trader (``backtest.stepped.run_stepped``) with breakers and stops, P accounts per bar.
+latency, fill probability) from configured distributions -- one draw per path: every account of a
+kernel call holds its own market model (``engine.PortfolioModels``). Paths are grouped in chunks of
+``paths_per_chunk`` (the unit of parallel work): each path of a chunk is one synthetic symbol traded
+by its own account under its own execution draw. Risk off, a chunk is ONE ``simulate_signals`` call
+(CPU parallel over accounts, or CUDA); risk on, it is ONE stepped Trader
+(``backtest.stepped.run_stepped``) with breakers and stops, P accounts per bar.
 
 Every chunk carries its own seed (from the run seed, the crisis and the chunk number), so a result
 is the same in-process, on a Dask cluster, on CPU or on CUDA.
@@ -25,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from ..backtest import BacktestRequest
-from ..engine import FeeTier, MarketModel
+from ..engine import FeeTier, MarketModel, PortfolioModels
 from ..errors import InvalidInput
 from ..strategies import Bars
 from .config import Distribution, ExecutionSampling, MonteCarloConfig
@@ -39,14 +40,17 @@ def _seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
 
 
-def sample(dist: Distribution, rng: np.random.Generator) -> float:
-    """One draw; a constant distribution consumes no randomness (so it cannot shift other draws)."""
+def sample(dist: Distribution, rng: np.random.Generator | None) -> float:
+    """One draw; a constant distribution consumes no randomness (so it cannot shift other draws,
+    and needs no generator)."""
     if dist.kind == "fixed":
         return float(dist.value)
-    if dist.kind == "uniform":
-        return float(dist.low) if dist.low == dist.high else float(rng.uniform(dist.low, dist.high))
-    if dist.std == 0:
-        x = dist.mean
+    if dist.is_constant:
+        x = dist.low if dist.kind == "uniform" else dist.mean
+    elif rng is None:
+        raise ValueError(f"a {dist.kind} distribution needs a random generator")
+    elif dist.kind == "uniform":
+        return float(rng.uniform(dist.low, dist.high))
     elif dist.kind == "normal":
         x = float(rng.normal(dist.mean, dist.std))
     else:
@@ -55,16 +59,26 @@ def sample(dist: Distribution, rng: np.random.Generator) -> float:
     return float(min(max(x, dist.low), hi))
 
 
+DRAWN = ("slippage_bps", "fee_bps", "latency_ms", "fill_prob")
+
+
+def _sampled_latency(sampling: ExecutionSampling) -> bool:
+    """Whether paths get a drawn fixed latency (the same latency kind for every path of a call)."""
+    lat = sampling.latency_ms
+    return not (lat.is_constant and sample(lat, None) == 0.0)
+
+
 def draw_model(base: MarketModel, sampling: ExecutionSampling, rng: np.random.Generator) -> tuple[MarketModel,
                                                                                                  dict[str, float]]:
     """The base model with sampled slippage (bps), a flat fee (bps), a fixed latency (ms) and a fill
-    probability p (a touched limit fills with p; the venue refuses an order with 1 - p)."""
+    probability p (a touched limit fills with p; the venue refuses an order with 1 - p). Only the
+    per-portfolio numbers change, so the paths of one call share the venue's rules."""
     d = {"slippage_bps": sample(sampling.slippage_bps, rng), "fee_bps": sample(sampling.fee_bps, rng),
          "latency_ms": sample(sampling.latency_ms, rng), "fill_prob": min(1.0, sample(sampling.fill_prob, rng))}
     changes: dict[str, Any] = {"slippage_bps": d["slippage_bps"], "fee_tiers": (FeeTier(0.0, d["fee_bps"], d["fee_bps"]),),
                                "touch_fill_prob": d["fill_prob"], "reject_prob": 1.0 - d["fill_prob"]}
-    if d["latency_ms"] > 0:
-        changes.update(latency_kind="fixed", latency_unit="ms", latency_a=d["latency_ms"])
+    if _sampled_latency(sampling):
+        changes.update(latency_kind="fixed", latency_unit="ms", latency_a=d["latency_ms"], latency_b=0.0)
     return base.replace(**changes), d
 
 
@@ -146,7 +160,7 @@ class ChunkResult:
     final_equity: np.ndarray  # (n,)
     max_drawdown: np.ndarray  # (n,)
     equity: np.ndarray  # (T, n) float64
-    draw: dict[str, float]
+    draws: np.ndarray  # (n, len(DRAWN)): each path's execution draw; (0, len(DRAWN)) in bootstrap mode
     device: str
     model_hash: str
 
@@ -172,9 +186,11 @@ def run_chunk(chunk: MCChunk) -> ChunkResult:
     paths = bootstrap_paths(chunk.bars, n, chunk.block_bars, rng) if chunk.mode in ("bootstrap", "both") \
         else _replicate(chunk.bars, n)
     if chunk.mode in ("execution", "both"):
-        model, draw = draw_model(chunk.base_model, chunk.sampling, rng)
+        drawn = [draw_model(chunk.base_model, chunk.sampling, rng) for _ in range(n)]
+        model: MarketModel | PortfolioModels = PortfolioModels.of([m for m, _ in drawn], n)
+        draws = np.array([[d[k] for k in DRAWN] for _, d in drawn], np.float64).reshape(n, len(DRAWN))
     else:
-        model, draw = chunk.base_model, {}
+        model, draws = chunk.base_model, np.zeros((0, len(DRAWN)))
     engine_seed = int(rng.integers(0, 2**62))
     req = chunk.request
     strategy = get_strategy(req.strategy, req.params)
@@ -200,7 +216,7 @@ def run_chunk(chunk: MCChunk) -> ChunkResult:
     peak = np.maximum.accumulate(equity, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         mdd = np.where(peak > 0, equity / peak - 1.0, 0.0).min(axis=0)
-    return ChunkResult(chunk.index, equity[-1].copy(), mdd, equity, draw, device, model.execution_model_hash())
+    return ChunkResult(chunk.index, equity[-1].copy(), mdd, equity, draws, device, model.execution_model_hash())
 
 
 @dataclass
@@ -222,7 +238,7 @@ class MCResult:
     final_equity: np.ndarray
     max_drawdown: np.ndarray
     equity_bands: dict[str, np.ndarray]  # percentile -> (T,) equity across paths
-    draws_used: list[dict[str, float]]
+    draws_used: np.ndarray  # (paths, len(DRAWN)) every path's execution draw; 0 rows in bootstrap mode
     execution_model_hash: str
     ruin_drawdown: float
     percentiles: tuple[float, ...]
@@ -278,7 +294,7 @@ def build_chunks(request: BacktestRequest, warehouse: Any, mc: MonteCarloConfig,
     base = build_market_model(request)
     out, left, i = [], mc.paths, 0
     while left > 0:
-        k = min(mc.paths_per_draw, left)
+        k = min(mc.paths_per_chunk, left)
         out.append(MCChunk(i, _seed(seed, key, i), k, mc.mode, mc.block_bars, request, bars, history, vix,
                            mc.execution, base, device))
         left -= k
@@ -300,11 +316,44 @@ def run_montecarlo(request: BacktestRequest, warehouse: Any, mc: MonteCarloConfi
     final = np.concatenate([r.final_equity for r in results])
     mdd = np.concatenate([r.max_drawdown for r in results])
     eq = np.hstack([r.equity for r in results])
+    draws = np.vstack([r.draws for r in results])
     bands = {f"p{p:g}": np.percentile(eq, p, axis=1) for p in (5, 25, 50, 75, 95)}
     res = MCResult(crisis, request.venue, request.symbol, request.strategy, request.risk is not None, mc.mode,
-                   int(final.size), len(results), results[0].device, seed, request.cash, chunks[0].bars.ts, final,
-                   mdd, bands, [r.draw for r in results], results[0].model_hash if mc.mode == "bootstrap" else
+                   int(final.size), int(draws.shape[0]), results[0].device, seed, request.cash, chunks[0].bars.ts,
+                   final, mdd, bands, draws, results[0].model_hash if mc.mode == "bootstrap" else
                    hashlib.sha256("".join(r.model_hash for r in results).encode()).hexdigest(),
                    mc.ruin_drawdown, mc.percentiles, seconds)
     res.summary = summarise(final, mdd, request.cash, mc.ruin_drawdown, mc.percentiles)
+    res.summary["execution"] = execution_effects(draws, final / request.cash - 1.0, mdd)
     return res
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), for a Spearman correlation."""
+    order = np.argsort(x, kind="stable")
+    r = np.empty(x.size, np.float64)
+    r[order] = np.arange(x.size, dtype=np.float64)
+    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=r)
+    return (sums / counts)[inv]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Rank correlation of two samples; None when either is constant (no ordering to compare)."""
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+
+
+def execution_effects(draws: np.ndarray, total_return: np.ndarray, max_drawdown: np.ndarray) -> dict[str, Any]:
+    """Per drawn assumption: its spread across paths and its rank correlation with each path's total
+    return and max drawdown -- which execution assumption the strategy's outcome is sensitive to."""
+    out: dict[str, Any] = {}
+    if draws.shape[0] == 0:
+        return out
+    for j, name in enumerate(DRAWN):
+        x = draws[:, j]
+        out[name] = {"p5": float(np.percentile(x, 5)), "p50": float(np.percentile(x, 50)),
+                     "p95": float(np.percentile(x, 95)), "min": float(x.min()), "max": float(x.max()),
+                     "corr_total_return": spearman(x, total_return), "corr_max_drawdown": spearman(x, max_drawdown)}
+    return out

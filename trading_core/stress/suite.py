@@ -227,8 +227,8 @@ def _persist(trading: Any, warehouse: Any, run: StressRun) -> None:
         mc_rows.append({**key, "mode": m.mode, "paths": m.paths, "draws": m.draws, "device": m.device,
                         "prob_ruin": m.summary["prob_ruin"], "ruin_drawdown": m.ruin_drawdown,
                         "prob_loss": m.summary["prob_loss"], "seconds": m.seconds,
-                        "detail": {"draws": m.draws_used, "execution_model_hash": m.execution_model_hash,
-                                   "seed": m.seed}})
+                        "detail": {"execution": m.summary.get("execution", {}),
+                                   "execution_model_hash": m.execution_model_hash, "seed": m.seed}})
         for metric in ("final_equity", "total_return", "max_drawdown"):
             pct_rows += [{**key, "metric": metric, "stat": k, "value": v} for k, v in m.summary[metric].items()]
     history, stab = [], []

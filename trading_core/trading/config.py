@@ -54,7 +54,8 @@ class Allocation(_Frozen):
 class TraderConfig(BaseModel):
     """One Trader: ``symbol_of[c]`` is the symbol signal column ``c`` trades, ``account_of[c]``
     the account it trades in (default: one account per column); accounts of several columns
-    share cash across their symbols. ``model`` is the engine's ``MarketModel``."""
+    share cash across their symbols. ``model`` is the engine's ``MarketModel``, or one per account
+    (same venue rules, own costs: a Monte Carlo path per account)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 

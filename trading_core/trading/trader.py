@@ -84,10 +84,10 @@ class Trader:
         self.A = int(self.account_of.max()) + 1 if self.C else 0
         self.cols_of = [np.flatnonzero(self.account_of == a) for a in range(self.A)]
         self.multi = any(len(c) > 1 for c in self.cols_of)
-        self.model = cfg.model
-        self.fill_close = cfg.model.fill_at == "close"
         self.bar_ms = int(cfg.bar_ms)
         self.engine = Engine(self.A, self.S, cfg.model, cfg.cash, cfg.seed, cfg.device, float(cfg.bar_ms))
+        self.model = self.engine.model  # the venue rules (lot, fill timing, risk stop) every account shares
+        self.fill_close = self.model.fill_at == "close"
         self.size_mode, self.size, self.short = _SIZE[cfg.size_mode], float(cfg.size), bool(cfg.short)
         self.alloc = cfg.allocation
         self.protection = cfg.protection
@@ -769,7 +769,7 @@ class Trader:
         f = self.filter
         return {
             "version": 1, "t": self.t, "prev_close": self.prev_close,
-            "model_hash": self.model.execution_model_hash(),
+            "model_hash": self.engine.models.execution_model_hash(),
             "engine": self.engine.snapshot(),
             "signals": self.signals.state(),
             "filter": {"bars_seen": f.bars_seen, "prev_ts": f.prev_ts, **{k: v.copy() for k, v in f._state.items()}},
@@ -797,7 +797,7 @@ class Trader:
     def load_state(self, s: dict[str, Any]) -> None:
         if s.get("version") != 1:
             raise ValueError(f"unknown Trader state version {s.get('version')!r}")
-        if s["model_hash"] != self.model.execution_model_hash():
+        if s["model_hash"] != self.engine.models.execution_model_hash():
             raise ValueError("the state was written under a different market model")
         self.t = int(s["t"])
         self.prev_close = s["prev_close"]

@@ -26,6 +26,12 @@ def main() -> int:
         assert a.fills.tobytes() == b.fills.tobytes(), "fills differ"
         assert a.events.tobytes() == b.events.tobytes(), "events differ"
         np.testing.assert_array_equal(a.equity, b.equity)
+        own = [model.replace(slippage_bps=3.0 * p, touch_fill_prob=1.0 - 0.25 * p, latency_b=1.0 + p)
+               for p in range(3)]  # one market model per portfolio
+        a = simulate_orders(*args, orders=ords, n_portfolios=3, model=own, device="cpu", seed=seed, cash=1e4)
+        b = simulate_orders(*args, orders=ords, n_portfolios=3, model=own, device="cuda", seed=seed, cash=1e4)
+        assert a.fills.tobytes() == b.fills.tobytes(), "per-portfolio-model fills differ"
+        np.testing.assert_array_equal(a.equity, b.equity)
         g = np.random.default_rng(seed)
         ent, ex = g.random((25, 3)) < 0.2, g.random((25, 3)) < 0.2
         for m in (MarketModel(fill_at="close", slippage_bps=5), model):

@@ -18,12 +18,12 @@ def warehouse_copy(dest: Path, cache_root: Path) -> Warehouse:
     return sample_warehouse(dest, cache_root)
 
 
-def trading_config(data_dir: Path, *, zero_fees: bool = False, paths: int = 40, paths_per_draw: int = 20,
+def trading_config(data_dir: Path, *, zero_fees: bool = False, paths: int = 40, paths_per_chunk: int = 20,
                    strategies: tuple[StrategySpec, ...] | None = None, **mc: Any) -> Any:
     cfg = load_config()
     stress = cfg.stress
     stress = stress.model_copy(update={
-        "montecarlo": stress.montecarlo.model_copy(update={"paths": paths, "paths_per_draw": paths_per_draw, **mc}),
+        "montecarlo": stress.montecarlo.model_copy(update={"paths": paths, "paths_per_chunk": paths_per_chunk, **mc}),
         **({"strategies": strategies} if strategies is not None else {})})
     upd: dict[str, Any] = {"data_dir": data_dir, "stress": stress}
     if zero_fees:

@@ -44,6 +44,10 @@ def test_stress_json_reports_max_drawdown_per_window_and_stores_the_run(data_dir
     assert all(w["status"] == "no data" and w["max_drawdown"] is None for w in windows if w["crisis"] == "covid_2020")
     mc = {m["crisis"]: m for m in out["montecarlo"]}
     assert mc["q4_selloff_2018"]["paths"] == 20 and mc["covid_2020"]["status"] == "no data"
+    q4_mc = mc["q4_selloff_2018"]
+    assert q4_mc["draws"] == 20  # every path its own execution draw
+    assert set(q4_mc["execution"]) == {"slippage_bps", "fee_bps", "latency_ms", "fill_prob"}
+    assert q4_mc["execution"]["latency_ms"]["corr_total_return"] is None  # fixed in the default config
     names = {Path(f).name for f in out["figures"]}
     assert {"drawdown_q4_selloff_2018.html", "drawdown_q4_selloff_2018.json", "montecarlo_q4_selloff_2018.json"} <= names
     assert all(Path(f).parent == data_dir / "stress" / out["run_id"] for f in out["figures"])
@@ -59,7 +63,17 @@ def test_stress_json_reports_max_drawdown_per_window_and_stores_the_run(data_dir
     assert rows.height == 8 and set(rows["status"]) == {"ok", "no data"}
     stored = {(r["crisis"], r["strategy"], r["risk"]): r["max_drawdown"] for r in rows.iter_rows(named=True)}
     assert all(stored[(w["crisis"], w["strategy"], w["risk"])] == w["max_drawdown"] for w in windows)
-    assert mcs.height == 1 and mcs["paths"][0] == 20
+    assert mcs.height == 1 and mcs["paths"][0] == 20 and mcs["draws"][0] == 20
+    assert json.loads(mcs["detail"][0])["execution"] == q4_mc["execution"]
+
+
+def test_stress_montecarlo_text_names_the_assumption_the_return_is_most_sensitive_to(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["stress", "montecarlo", "--crisis", "q4_selloff_2018", "--symbol", "^GSPC", "--venue", "yahoo",
+               "--paths", "30", "--no-save", "--no-figures"])
+    assert rc == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("montecarlo q4_selloff_2018"))
+    assert "30 paths" in line and "return most sensitive to " in line and "(rank corr " in line
 
 
 def test_stress_stability_stores_the_optimisation_history(data_dir: Path, tmp_path: Path,

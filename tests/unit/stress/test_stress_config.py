@@ -39,7 +39,7 @@ def test_unknown_stress_keys_are_config_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [
-    {"paths": 0}, {"paths_per_draw": 0}, {"ruin_drawdown": 1.5}, {"percentiles": (101.0,)},
+    {"paths": 0}, {"paths_per_chunk": 0}, {"ruin_drawdown": 1.5}, {"percentiles": (101.0,)},
     {"execution": {"fill_prob": {"kind": "fixed", "value": 1.5}}},
 ])
 def test_monte_carlo_bounds_are_enforced(bad: dict[str, object]) -> None:

@@ -43,7 +43,7 @@ def test_same_seed_gives_the_same_paths_and_another_seed_does_not(wh, tmp_path: 
     a = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=11, crisis="q4")
     b = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=11, crisis="q4")
     c = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=12, crisis="q4")
-    assert a.paths == 40 and a.draws == 2
+    assert a.paths == 40 and a.draws == 40 and a.draws_used.shape == (40, 4)  # one execution draw per path
     assert np.array_equal(a.final_equity, b.final_equity) and np.array_equal(a.max_drawdown, b.max_drawdown)
     assert a.summary == b.summary
     assert not np.array_equal(a.final_equity, c.final_equity)
@@ -61,18 +61,42 @@ def test_zero_variance_cost_sampling_leaves_a_zero_cost_strategy_unchanged(wh, t
     plain = run_backtest(req, wh)
     assert np.all(mc.final_equity == plain.equity[-1, 0])
     assert np.allclose(mc.max_drawdown, plain.portfolios[0].metrics.max_drawdown, rtol=0, atol=1e-12)
-    assert mc.draws_used[0] == {"slippage_bps": 0.0, "fee_bps": 0.0, "latency_ms": 0.0, "fill_prob": 1.0}
+    assert np.all(mc.draws_used == [0.0, 0.0, 0.0, 1.0])  # slippage, fee, latency, fill probability
 
 
 def test_sampled_costs_only_ever_lower_a_zero_cost_strategy(wh, tmp_path: Path) -> None:
     sampling = ExecutionSampling(slippage_bps=Distribution(kind="uniform", low=5, high=20),
                                  fee_bps=Distribution(kind="uniform", low=5, high=20),
                                  fill_prob=Distribution(kind="fixed", value=1.0))
-    cfg, req = _mc(tmp_path, False, zero_fees=True, mode="execution", execution=sampling, paths_per_draw=10)
+    cfg, req = _mc(tmp_path, False, zero_fees=True, mode="execution", execution=sampling, paths_per_chunk=10)
     mc = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=3, crisis="q4")
     plain = run_backtest(req, wh)
-    assert mc.draws == 4 and len({d["fee_bps"] for d in mc.draws_used}) == 4
+    assert mc.draws == 40 and np.unique(mc.draws_used[:, 1]).size == 40
     assert np.all(mc.final_equity < plain.equity[-1, 0])
+
+
+@pytest.mark.parametrize("risk", [False, True])
+def test_every_path_pays_its_own_drawn_fee(wh, tmp_path: Path, risk: bool) -> None:
+    """Same bars and signals on every path, only the fee drawn: a path's final equity falls strictly
+    with its own fee, inside one chunk and across chunks (a shared draw per chunk would tie them)."""
+    zero = Distribution(kind="fixed", value=0.0)
+    sampling = ExecutionSampling(slippage_bps=zero, latency_ms=zero, fill_prob=Distribution(kind="fixed", value=1.0),
+                                 fee_bps=Distribution(kind="uniform", low=0.0, high=50.0))
+    cfg, req = _mc(tmp_path, risk, zero_fees=True, mode="execution", execution=sampling, paths=24, paths_per_chunk=8)
+    mc = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=4, crisis="q4")
+    fee = mc.draws_used[:, 1]
+    assert np.unique(fee).size == 24
+    order = np.argsort(fee)
+    assert np.all(np.diff(mc.final_equity[order]) < 0)
+    assert mc.summary["execution"]["fee_bps"]["corr_total_return"] == pytest.approx(-1.0)
+    assert mc.summary["execution"]["slippage_bps"]["corr_total_return"] is None  # constant: nothing to rank
+
+
+def test_paths_per_draw_is_refused_with_what_replaced_it() -> None:
+    from trading_core.stress.config import MonteCarloConfig
+
+    with pytest.raises(ValueError, match="paths_per_draw was replaced by paths_per_chunk"):
+        MonteCarloConfig.model_validate({"paths": 10, "paths_per_draw": 5})
 
 
 def test_block_bootstrap_chains_real_bar_moves_from_the_first_close() -> None:
@@ -90,7 +114,7 @@ def test_block_bootstrap_chains_real_bar_moves_from_the_first_close() -> None:
 
 
 def test_cpu_and_cuda_simulator_give_identical_paths(wh, tmp_path: Path) -> None:
-    cfg, req = _mc(tmp_path, False, paths=4, paths_per_draw=2)
+    cfg, req = _mc(tmp_path, False, paths=4, paths_per_chunk=2)
     req = req.model_copy(update={"start": datetime(2018, 11, 1, tzinfo=UTC), "end": datetime(2018, 12, 15, tzinfo=UTC),
                                  "warmup_bars": 30})
     chunks = build_chunks(req, wh, cfg.stress.montecarlo, seed=5, key="cuda")
@@ -106,7 +130,7 @@ def test_cpu_and_cuda_simulator_give_identical_paths(wh, tmp_path: Path) -> None
 def _cluster_equals_in_process(wh, tmp_path: Path, *, processes: bool, risk: bool) -> None:  # type: ignore[no-untyped-def]
     from distributed import Client, LocalCluster
 
-    cfg, req = _mc(tmp_path, risk, paths=30, paths_per_draw=10)
+    cfg, req = _mc(tmp_path, risk, paths=30, paths_per_chunk=10)
     here = run_montecarlo(req, wh, cfg.stress.montecarlo, seed=21, crisis="q4")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=processes, host="127.0.0.1", protocol="tcp",
                       dashboard_address=None) as cluster, Client(cluster) as client:

@@ -1,0 +1,114 @@
+"""One market model per portfolio in one kernel call (``PortfolioModels``): each portfolio trades
+exactly as it would under its own model, in the compiled kernel, the streaming engine and the
+reference; a shared model is the same thing with one row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.unit.engine.conftest import (
+    CUDA_MODEL,
+    random_market,
+    random_orders,
+    record_tuples,
+    sigma_for,
+    stream_orders,
+)
+from trading_core.engine import (
+    Engine,
+    FeeTier,
+    MarketModel,
+    PortfolioModels,
+    simulate_orders,
+    simulate_signals,
+)
+from trading_core.engine.reference import reference_run
+
+P = 4
+# CUDA_MODEL's venue rules, each portfolio with its own costs, probabilities and latency
+OWN = [CUDA_MODEL.replace(slippage_bps=s, spread_bps=sp, impact_coef=im, touch_fill_prob=tf, reject_prob=rj,
+                          latency_a=la, latency_b=lb, borrow_rate_annual=br,
+                          fee_tiers=(FeeTier(0, mk, tk), FeeTier(2_000, mk / 2, tk / 2)))
+       for s, sp, im, tf, rj, la, lb, br, mk, tk in [(0, 0, 0, 1.0, 0.0, 0, 0, 0, 0, 0),
+                                                    (3, 4, 0.5, 0.5, 0.1, 0, 2, 0.2, 10, 20),
+                                                    (25, 10, 1.0, 0.2, 0.3, 1, 3, 0.5, -2, 40),
+                                                    (8, 0, 0, 0.9, 0.0, 2, 2, 0, 5, 5)]]
+
+
+def _per_portfolio_columns(res, p: int) -> tuple[list[tuple], list[tuple], np.ndarray]:
+    return (record_tuples(res.fills[res.fills["portfolio"] == p]), record_tuples(res.events[res.events["portfolio"] == p]),
+            res.equity[:, p])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_portfolio_trades_under_its_own_model_exactly_as_under_that_model_shared(seed: int) -> None:
+    ts, bars = random_market(seed, 40, 2)
+    ords = random_orders(seed, 40, 2, P, 80, bars)
+    args = (ts, *(bars[:, :, i] for i in range(5)))
+    mixed = simulate_orders(*args, orders=ords, n_portfolios=P, model=OWN, cash=1e4, device="cpu", seed=seed)
+    for p, m in enumerate(OWN):
+        alone = simulate_orders(*args, orders=ords, n_portfolios=P, model=m, cash=1e4, device="cpu", seed=seed)
+        got, want = _per_portfolio_columns(mixed, p), _per_portfolio_columns(alone, p)
+        assert got[0] == want[0] and got[1] == want[1]
+        np.testing.assert_array_equal(got[2], want[2])
+    finals = mixed.final_equity
+    assert np.unique(finals).size == P  # the models really differ in what they cost
+
+
+def test_signal_portfolios_with_their_own_models_match_the_reference() -> None:
+    ts, bars = random_market(7, 60, 2)
+    g = np.random.default_rng(7)
+    ent, ex = g.random((60, P)) < 0.15, g.random((60, P)) < 0.15
+    sym = np.arange(P) % 2
+    res = simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=ent, exits=ex, symbol_of=sym,
+                           model=OWN, device="cpu", seed=7, short=True)
+
+    rf, re_, req, _ = reference_run(ts, bars, OWN, n_portfolios=P, seed=7, entries=ent, exits=ex, symbol_of=sym,
+                                    allow_short=True, sigma=sigma_for(OWN[1], bars))
+    assert record_tuples(res.fills) == rf
+    assert record_tuples(res.events) == re_
+    np.testing.assert_array_equal(res.equity, req)
+
+
+def test_order_portfolios_with_their_own_models_match_the_reference_and_the_streaming_engine() -> None:
+
+    ts, bars = random_market(11, 40, 2)
+    ords = random_orders(11, 40, 2, P, 80, bars)
+    res = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=OWN,
+                          cash=1e4, device="cpu", seed=11)
+    rf, re_, req, _ = reference_run(ts, bars, OWN, n_portfolios=P, cash=1e4, seed=11, orders=ords,
+                                    sigma=sigma_for(OWN[1], bars))
+    assert record_tuples(res.fills) == rf and record_tuples(res.events) == re_
+    np.testing.assert_array_equal(res.equity, req)
+    eng = Engine(P, 2, OWN, cash=1e4, seed=11, bar_ms=float(ts[1] - ts[0]))
+    fills, equity = stream_orders(eng, ts, bars, ords)
+    assert record_tuples(fills) == record_tuples(res.fills)
+    np.testing.assert_array_equal(equity, res.equity)
+
+
+def test_identical_models_collapse_to_the_shared_model_and_its_hash() -> None:
+    m = MarketModel(slippage_bps=2)
+    same = PortfolioModels.of([m, m, m], 3)
+    assert same.shared and same.execution_model_hash() == m.execution_model_hash()
+    own = PortfolioModels.of([m, m.replace(slippage_bps=3), m], 3)
+    swapped = PortfolioModels.of([m.replace(slippage_bps=3), m, m], 3)
+    assert not own.shared and own.execution_model_hash() not in (m.execution_model_hash(),
+                                                                 swapped.execution_model_hash())
+    mp, _, tiers = same.arrays(3, 60_000.0)
+    assert mp.shape[0] == 3 and mp.strides[0] == 0 and tiers.strides[0] == 0  # one row, broadcast
+
+
+@pytest.mark.parametrize("change, field", [({"tick_size": 0.5}, "tick_size"), ({"fill_at": "close"}, "fill_at"),
+                                           ({"latency_kind": "fixed"}, "latency_kind"),
+                                           ({"fee_tiers": (FeeTier(0, 1, 1),)}, "fee_tiers")])
+def test_models_that_differ_in_venue_rules_are_refused_by_name(change: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=f"portfolio 1 differs from portfolio 0 in .*{field}"):
+        PortfolioModels.of([CUDA_MODEL, CUDA_MODEL.replace(**change)], 2)
+
+
+def test_a_model_list_of_the_wrong_length_is_refused() -> None:
+    ts, bars = random_market(0, 10, 1)
+    with pytest.raises(ValueError, match="2 market models for 3 portfolios"):
+        simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=np.zeros((10, 3), bool),
+                         exits=np.zeros((10, 3), bool), model=[MarketModel(), MarketModel()])
