@@ -9,6 +9,7 @@ a kernel call its model (one shared, or one each) as the arrays the kernels read
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -153,9 +154,18 @@ class MarketModel:
 
     def venue_rules(self) -> dict[str, Any]:
         """Everything but the per-portfolio numbers: what the portfolios of one kernel call share."""
-        d = {k: v for k, v in self.to_dict().items() if k not in PER_PORTFOLIO}
-        d["fee_tiers"] = [t.min_volume_30d for t in self.fee_tiers]
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name not in PER_PORTFOLIO and f.name != "extra"}
+        d["fee_tiers"] = tuple(t.min_volume_30d for t in self.fee_tiers)
         return d
+
+    def _venue_key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in _VENUE_FIELDS) + tuple(t.min_volume_30d for t in self.fee_tiers)
+
+    def own_numbers(self) -> list[Any]:
+        """The per-portfolio numbers (``PER_PORTFOLIO``), fee tiers as their (maker, taker) bps."""
+        return [[[t.maker_bps, t.taker_bps] for t in self.fee_tiers] if k == "fee_tiers" else getattr(self, k)
+                for k in PER_PORTFOLIO]
 
     def vol_lambda(self) -> float:
         """EWMA decay of the per-bar squared log return used by the impact model."""
@@ -167,6 +177,9 @@ class MarketModel:
 # Every other field is the venue's rules and the kernel's switches, shared by all portfolios.
 PER_PORTFOLIO = ("spread_bps", "slippage_bps", "impact_coef", "touch_fill_prob", "reject_prob",
                  "borrow_rate_annual", "latency_a", "latency_b", "fee_tiers")
+
+
+_VENUE_FIELDS = tuple(f.name for f in dataclasses.fields(MarketModel) if f.name not in PER_PORTFOLIO and f.name != "extra")
 
 
 @dataclass(frozen=True)
@@ -183,17 +196,20 @@ class PortfolioModels:
     def of(cls, model: MarketModel | PortfolioModels | Sequence[MarketModel] | None, n_portfolios: int
            ) -> PortfolioModels:
         if isinstance(model, PortfolioModels):
-            models = model.models
-        elif model is None or isinstance(model, MarketModel):
+            if not model.shared and len(model.models) != n_portfolios:
+                raise ValueError(f"{len(model.models)} market models for {n_portfolios} portfolios")
+            return model
+        if model is None or isinstance(model, MarketModel):
             models = (model or MarketModel(),)
         else:
             models = tuple(model)
             if len(models) != n_portfolios:
                 raise ValueError(f"{len(models)} market models for {n_portfolios} portfolios: give one, or one each")
         if len(models) > 1:
-            rules = models[0].venue_rules()
+            key = models[0]._venue_key()
             for i, m in enumerate(models[1:], 1):
-                if m.venue_rules() != rules:
+                if m._venue_key() != key:
+                    rules = models[0].venue_rules()
                     diff = sorted(k for k, v in m.venue_rules().items() if rules.get(k) != v)
                     raise ValueError(f"market model of portfolio {i} differs from portfolio 0 in {diff}: portfolios "
                                      f"of one call may differ only in {', '.join(PER_PORTFOLIO)}")
@@ -219,10 +235,17 @@ class PortfolioModels:
         return any(m.impact_coef > 0 for m in self.models)
 
     def execution_model_hash(self) -> str:
-        """The shared model's hash, or sha256 over every portfolio's hash in order."""
+        """The shared model's hash; else sha256 of portfolio 0's hash and every portfolio's own numbers,
+        in order (one JSON document: a thousand Monte Carlo paths hash in about a millisecond)."""
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> str:
         if self.shared:
             return self.base.execution_model_hash()
-        return hashlib.sha256(",".join(m.execution_model_hash() for m in self.models).encode()).hexdigest()
+        blob = json.dumps({"venue": self.base.execution_model_hash(), "own": [m.own_numbers() for m in self.models]},
+                          separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def arrays(self, n_portfolios: int, bar_ms: float, *, allow_short: bool | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
