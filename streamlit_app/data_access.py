@@ -16,6 +16,7 @@ app is a monitor.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -297,12 +298,12 @@ def mlflow_runs(p: Paths, limit: int = 500) -> pl.DataFrame:
 
 # ---- stress and stability (stress schema, written by the stress jobs) -----------------------------
 @st.cache_data(ttl="60s", max_entries=8, show_spinner=False)
-def stress_latest(p: Paths, kind: str) -> tuple[dict[str, Any] | None, dict[str, pl.DataFrame]]:
-    """The newest stress run of ``kind`` (crisis | montecarlo | stability) and its result tables."""
+def stress_latest(p: Paths, part: str) -> tuple[dict[str, Any] | None, dict[str, pl.DataFrame]]:
+    """The newest stress run holding ``part`` (crisis | montecarlo | stability) and its result tables."""
     from trading_core.warehouse import stress as ws
 
     def read(con: Any) -> tuple[dict[str, Any] | None, dict[str, pl.DataFrame]]:
-        run = ws.latest_run(con, kind)
+        run = ws.latest_run_with(con, part)
         if run is None:
             return None, {}
         rid = run["run_id"]
@@ -312,6 +313,21 @@ def stress_latest(p: Paths, kind: str) -> tuple[dict[str, Any] | None, dict[str,
     out, _ = _read(p, ("stress.runs", "stress.survival", "stress.montecarlo", "stress.stability",
                        "stress.optimisation_history"), read)
     return out if out is not None else (None, {})
+
+
+def montecarlo_execution(mc: pl.DataFrame) -> pl.DataFrame:
+    """One row per (crisis, strategy, drawn execution assumption): its spread over the paths and its
+    rank correlation with the paths' return and drawdown (``detail.execution`` of stress.montecarlo)."""
+    rows = []
+    for r in mc.iter_rows(named=True):
+        detail = r.get("detail")
+        detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
+        for name, e in (detail.get("execution") or {}).items():
+            rows.append({"crisis": r["crisis"], "strategy": r["strategy"], "risk": r["risk"], "assumption": name,
+                         "p5": e.get("p5"), "median": e.get("p50"), "p95": e.get("p95"),
+                         "rank corr with return": e.get("corr_total_return"),
+                         "rank corr with max drawdown": e.get("corr_max_drawdown")})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 # ---- model lifecycle (ml schema, written by the training and drift jobs) --------------------------

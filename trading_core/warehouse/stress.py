@@ -18,7 +18,7 @@ import polars as pl
 
 from .connection import transaction
 
-__all__ = ["latest_run", "read_montecarlo", "read_optimisation_history", "read_runs", "read_stability",
+__all__ = ["latest_run", "latest_run_with", "read_montecarlo", "read_optimisation_history", "read_runs", "read_stability",
            "read_survival", "write_stress_run"]
 
 _RUN = ("run_id", "kind", "created_at", "scope", "data_range", "config", "execution_model_hash", "seed",
@@ -97,6 +97,24 @@ def latest_run(con: duckdb.DuckDBPyConnection, kind: str, scope: str | None = No
     """The newest run of ``kind`` (and ``scope``), JSON columns decoded; None when there is none."""
     where = {"kind": kind} | ({"scope": scope} if scope else {})
     f = _select(con, "stress.runs", where, "created_at DESC, run_id")
+    if f.height == 0:
+        return None
+    row = f.row(0, named=True)
+    return {k: json.loads(v) if k in _JSON_COLS and isinstance(v, str) else v for k, v in row.items()}
+
+
+# which run kinds hold a part: a crisis run with Monte Carlo (the CLI's --paths, the Dagster stress
+# job) holds both survival and Monte Carlo results
+_KINDS_WITH = {"crisis": ("crisis", "crisis+montecarlo"), "montecarlo": ("crisis+montecarlo",),
+               "stability": ("stability",)}
+
+
+def latest_run_with(con: duckdb.DuckDBPyConnection, part: str) -> dict[str, Any] | None:
+    """The newest run holding ``part`` (crisis | montecarlo | stability) results, JSON decoded."""
+    if part not in _KINDS_WITH:
+        raise ValueError(f"unknown stress part {part!r}; expected one of {sorted(_KINDS_WITH)}")
+    f = con.sql("SELECT * FROM stress.runs WHERE list_contains($kinds, kind) ORDER BY created_at DESC, run_id "
+                "LIMIT 1", params={"kinds": list(_KINDS_WITH[part])}).pl()
     if f.height == 0:
         return None
     row = f.row(0, named=True)

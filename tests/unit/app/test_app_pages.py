@@ -204,3 +204,26 @@ def test_markets_names_the_command_when_a_series_has_no_features_yet(seeded: See
     assert at.get("plotly_chart"), "the candles still show"
     msg = next(i.value for i in at.info if "No indicators or regimes stored for ETH/USD" in i.value)
     assert "trading features update --symbol 'ETH/USD' --venue coinbase --timeframe 1h" in msg
+
+
+def test_stress_shows_a_crisis_run_with_monte_carlo_and_what_its_outcome_is_sensitive_to(seeded: Seeded) -> None:
+    """A `trading stress --paths N` / Dagster stress run (kind crisis+montecarlo) fills both the
+    survival and the Monte Carlo sections."""
+    from trading_core.config import load_config
+    from trading_core.stress.suite import run_stress, select_crises
+    from trading_core.warehouse import Warehouse
+
+    cfg = load_config().model_copy(update={"data_dir": seeded.root})
+    run_stress(cfg, Warehouse(seeded.root / "warehouse.duckdb"), crises=select_crises(cfg.stress, ["q4_selloff_2018"]),
+               symbol="^GSPC", venue="yahoo", montecarlo=True, paths=20, persist=True, figures=False)
+    at = _page(_app(), "stress")
+    assert not at.exception and not at.error
+    assert "What the outcome is sensitive to" in _text(at)
+    survival = next(f for f in _frames(at) if "survived" in f.columns)
+    assert set(survival["crisis"]) == {"q4_selloff_2018"}
+    assert next(f for f in _frames(at) if "prob_ruin" in f.columns)["paths"].tolist() == [20]
+    table = next(f for f in _frames(at) if "assumption" in f.columns)
+    assert set(table["assumption"]) == {"slippage_bps", "fee_bps", "latency_ms", "fill_prob"}
+    fee = table[table["assumption"] == "fee_bps"]
+    assert fee["rank corr with return"].notna().all()  # drawn per path, so it ranks against the returns
+    assert table[table["assumption"] == "latency_ms"]["rank corr with return"].isna().all()  # fixed by default
