@@ -10,11 +10,18 @@ import numba
 import numpy as np
 
 from trading_core.engine import enums as E
-from trading_core.engine.cpu import ewm_sigma_nb
+from trading_core.engine.cpu import ewm_sigma_nb, max_signals_nb
 from trading_core.engine.dispatch import kernel_for, resolve_with_note
 from trading_core.engine.model import MarketModel, PortfolioModels
 from trading_core.engine.results import SimResult, pack_events, pack_fills
-from trading_core.engine.state import SIZE_MODES, bar_ms_of, new_state, orders_to_queue, stack_bars
+from trading_core.engine.state import (
+    SIZE_MODES,
+    bar_ms_of,
+    new_state,
+    orders_to_queue,
+    record_buffer,
+    stack_bars,
+)
 
 
 def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, models: PortfolioModels, cash, seed: int, device: str,
@@ -37,9 +44,9 @@ def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, models: Portfolio
     while True:
         st = new_state(P, S, models, cash, seed)
         st.ai[:, E.AI_OQ] = start
-        fi = np.zeros((P, fill_cap, E.N_FI), np.int64)
-        ff = np.zeros((P, fill_cap, E.N_FF), np.float64)
-        ei = np.zeros((P, ev_cap, E.N_EI), np.int64)
+        fi = record_buffer((P, fill_cap, E.N_FI), np.int64)
+        ff = record_buffer((P, fill_cap, E.N_FF), np.float64)
+        ei = record_buffer((P, ev_cap, E.N_EI), np.int64)
         series = np.zeros((E.N_SE, T if save_series else 1, P), np.float64)
         pos_series = np.zeros((T, P, S) if mi[E.MI_POS_SERIES] else (1, 1, 1), np.float64)
         kernel_for(dev, P)(T, 0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, end, mp, mi, st.rng,
@@ -109,7 +116,7 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
     sig_i[:, 3] = 1
     sig_f = np.zeros((P, 1), np.float64)
     sig_f[:, 0] = np.broadcast_to(np.asarray(size, np.float64), (P,))
-    n_sig = int((entries.sum(axis=0) + exits.sum(axis=0)).max(initial=0))
+    n_sig = int(max_signals_nb(entries, exits))
     return _run_batch(ts, bars, entries, exits, sig_i, sig_f, None, models, cash, seed, device, short, False,
                       save_series, P, 2 * n_sig + 16, 8 * n_sig + 16)
 

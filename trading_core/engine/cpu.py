@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from trading_core.engine import enums as E
@@ -35,6 +36,21 @@ def simulate_serial_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, o
     """Same as ``simulate_parallel_nb`` without the thread pool (streaming steps, tiny batches)."""
     run_block_nb(0, af.shape[0], T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp,
                  mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+
+
+@njit(cache=True)
+def max_signals_nb(entries, exits):
+    """The most entry + exit flags any one portfolio has (sizes its record buffers): one pass over
+    the (T, P) flags, row by row (NumPy's bool ``sum(axis=0)`` casts every flag, ~5x slower)."""
+    T, P = entries.shape
+    cnt = np.zeros(P, np.int64)
+    for t in range(T):
+        for p in range(P):
+            cnt[p] += entries[t, p] + exits[t, p]
+    m = 0
+    for p in range(P):
+        m = max(m, cnt[p])
+    return m
 
 
 @njit(cache=True)
