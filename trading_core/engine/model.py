@@ -89,6 +89,10 @@ class MarketModel:
 
     def execution_model_hash(self) -> str:
         """sha256 of the canonical JSON of every parameter: equal hashes mean equal execution rules."""
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> str:  # the model is immutable: hash it once (every result and checkpoint asks)
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
 
