@@ -205,7 +205,7 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
     ns.risk, ns.no_risk, ns.no_filters, ns.save, ns.json = True, False, False, False, False
     ns.device, ns.allocation, ns.rebalance_bars = "cpu", "signals", "0"
     ns.config = args.config
-    feed = args.feed or tpl.get("feed") or "replay"
+    feed: Any = args.feed or tpl.get("feed") or "replay"  # SessionConfig validates it
     if feed not in ("replay", "live"):
         raise InvalidInput(f"--feed {feed!r}: expected replay or live")
     speed = _speed(args.speed if args.speed is not None else tpl.get("speed"))
@@ -248,8 +248,9 @@ def session_config(args: argparse.Namespace, cfg: Any, warehouse: Any,
     request = bt.build_request(ns, cfg)
     name = args.name or tpl.get("name") or (args.template or request.strategy)
     try:
+        extra: dict[str, Any] = {"poll_s": float(tpl["poll_s"])} if "poll_s" in tpl else {}
         return SessionConfig(name=str(name), request=request, feed=feed, speed=speed, template=args.template,
-                             **({"poll_s": float(tpl["poll_s"])} if "poll_s" in tpl else {}))
+                             **extra)
     except ValueError as e:  # pydantic's ValidationError is one: say its first problem on one line
         errors = getattr(e, "errors", None)
         if callable(errors) and errors():
@@ -364,7 +365,7 @@ def _list(args: argparse.Namespace) -> int:
         print("no paper sessions yet: trading paper start --template btc-ma-crossover")
     for r in rows:
         eq = f"{r['equity']:.2f}" if isinstance(r["equity"], int | float) else "-"
-        print(f"{r['session_id']}  {r['name']:<20} {r['strategy']:<14} {','.join(r['symbols']):<12} {r['feed']:<6} "
+        print(f"{r['session_id']}  {r['name']:<20} {r['strategy']:<14} {','.join(r['symbols'] or ()):<12} {r['feed']:<6} "
               f"{r['state']:<10} {r['bars_processed']:>8} bars  equity {eq}")
     return 0
 

@@ -204,7 +204,7 @@ class PortfolioModels:
                 raise ValueError(f"{len(model.models)} market models for {n_portfolios} portfolios")
             return model
         if model is None or isinstance(model, MarketModel):
-            models = (model or MarketModel(),)
+            models: tuple[MarketModel, ...] = (model or MarketModel(),)
         else:
             models = tuple(model)
             if len(models) != n_portfolios:

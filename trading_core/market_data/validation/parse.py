@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import polars as pl
 
@@ -197,7 +197,7 @@ def _typed_ts_rows(s: pl.Series, st: _ColumnStats) -> pl.DataFrame:
         return _string_ts_rows(f.with_columns(pl.col("v").cast(pl.Utf8).str.strip_chars()), st)
     if kind == "datetime":
         dt = s.dtype
-        unit = dt.time_unit or "us"  # type: ignore[union-attr]
+        unit = cast(Literal["ms", "us", "ns"], getattr(dt, "time_unit", None) or "us")
         per_ms = {"ms": 1, "us": 1_000, "ns": 1_000_000}[unit]
         epoch = pl.col("v").dt.epoch(unit)
         return f.select(ts=epoch.floordiv(per_ms).cast(pl.Int64),
