@@ -149,6 +149,8 @@ def _sensitivity(m: dict[str, Any]) -> str:
     if not corr:
         return ""
     k = max(corr, key=lambda n: abs(corr[n]))
+    if abs(corr[k]) < 0.3:  # weaker than this, the price paths, not the costs, set the outcome
+        return f", no execution draw ranks with the return (strongest: {k}, rank corr {corr[k]:+.2f})"
     return f", return most sensitive to {k} (rank corr {corr[k]:+.2f})"
 
 

@@ -68,12 +68,30 @@ def test_stress_json_reports_max_drawdown_per_window_and_stores_the_run(data_dir
 
 
 def test_stress_montecarlo_text_names_the_assumption_the_return_is_most_sensitive_to(
-        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["stress", "montecarlo", "--crisis", "q4_selloff_2018", "--symbol", "^GSPC", "--venue", "yahoo",
-               "--paths", "30", "--no-save", "--no-figures"])
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    cfg = tmp_path / "trading.yaml"
+    doc = yaml.safe_load(Path("config/trading.yaml").read_text())
+    doc.setdefault("stress", {})["montecarlo"] = {
+        "mode": "execution", "risk": False, "strategy": {"name": "ma_crossover", "params": {"fast": 5, "slow": 20}},
+        "execution": {"slippage_bps": {"kind": "fixed", "value": 0}, "latency_ms": {"kind": "fixed", "value": 0},
+                      "fill_prob": {"kind": "fixed", "value": 1}, "fee_bps": {"kind": "uniform", "low": 0, "high": 50}}}
+    cfg.write_text(yaml.safe_dump(doc))
+    rc = main(["--config", str(cfg), "stress", "montecarlo", "--crisis", "q4_selloff_2018", "--symbol", "^GSPC",
+               "--venue", "yahoo", "--paths", "30", "--no-save", "--no-figures"])
     assert rc == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("montecarlo q4_selloff_2018"))
-    assert "30 paths" in line and "return most sensitive to " in line and "(rank corr " in line
+    assert "30 paths" in line and "return most sensitive to fee_bps (rank corr -1.00)" in line
+
+
+def test_stress_montecarlo_text_says_when_no_execution_draw_ranks_with_the_return() -> None:
+    from trading_core.cli.stress import _sensitivity
+
+    weak = {"execution": {"fee_bps": {"corr_total_return": -0.06}, "slippage_bps": {"corr_total_return": 0.02},
+                          "latency_ms": {"corr_total_return": None}}}
+    assert _sensitivity(weak) == ", no execution draw ranks with the return (strongest: fee_bps, rank corr -0.06)"
+    assert _sensitivity({"execution": {}}) == "" and _sensitivity({}) == ""
 
 
 def test_stress_stability_stores_the_optimisation_history(data_dir: Path, tmp_path: Path,
