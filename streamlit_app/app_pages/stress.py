@@ -46,7 +46,7 @@ with ui.guard("monte carlo"):
                  "reports the probability of ruin and of loss.")
     else:
         _run_caption(run)
-        st.dataframe(mc.drop("detail", strict=False), hide_index=True, width="stretch")
+        st.dataframe(mc.drop("run_id", "detail", strict=False), hide_index=True, width="stretch")  # run: caption
         fig = px.bar(x=mc["crisis"].to_list(), y=(mc["prob_ruin"] * 100).to_list(), color=mc["strategy"].to_list(),
                      barmode="group", labels={"x": "crisis", "y": "probability of ruin %", "color": "strategy"})
         ui.plot(ui.chart_layout(fig, height=300), "stress_mc")
@@ -54,7 +54,7 @@ with ui.guard("monte carlo"):
         if ex.height:
             st.markdown("**What the outcome is sensitive to.** Every path draws its own execution assumptions; "
                         "a rank correlation near −1 with return means the paths that drew more of it did worse. "
-                        "Empty where the assumption was fixed.")
+                        "None where the assumption was fixed.")
             st.dataframe(ex, hide_index=True, width="stretch",
                          column_config={c: st.column_config.NumberColumn(c, format="%.2f") for c in
                                         ("p5", "median", "p95", "rank corr with return",
