@@ -112,3 +112,29 @@ def test_a_model_list_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(ValueError, match="2 market models for 3 portfolios"):
         simulate_signals(ts, *(bars[:, :, i] for i in range(5)), entries=np.zeros((10, 3), bool),
                          exits=np.zeros((10, 3), bool), model=[MarketModel(), MarketModel()])
+
+
+def _random_models(seed: int) -> list[MarketModel]:
+    g = np.random.default_rng(seed)
+    return [CUDA_MODEL.replace(slippage_bps=float(g.uniform(0, 30)), spread_bps=float(g.uniform(0, 10)),
+                               impact_coef=float(g.choice([0.0, g.uniform(0, 1)])),
+                               touch_fill_prob=float(g.uniform(0.2, 1)), reject_prob=float(g.uniform(0, 0.3)),
+                               latency_a=float(g.uniform(0, 1)), latency_b=float(g.uniform(1, 3)),
+                               borrow_rate_annual=float(g.uniform(0, 0.5)),
+                               fee_tiers=(FeeTier(0, float(g.uniform(-2, 10)), float(g.uniform(0, 30))),
+                                          FeeTier(2_000, float(g.uniform(-2, 5)), float(g.uniform(0, 15)))))
+            for _ in range(P)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_per_portfolio_models_match_the_reference_exactly(seed: int) -> None:
+    models = _random_models(seed)
+    ts, bars = random_market(100 + seed, 40, 2)
+    ords = random_orders(100 + seed, 40, 2, P, 80, bars)
+    res = simulate_orders(ts, *(bars[:, :, i] for i in range(5)), orders=ords, n_portfolios=P, model=models,
+                          cash=1e4, device="cpu", seed=seed)
+    rf, re_, req, rcash = reference_run(ts, bars, models, n_portfolios=P, cash=1e4, seed=seed, orders=ords,
+                                        sigma=sigma_for(CUDA_MODEL, bars))
+    assert record_tuples(res.fills) == rf and record_tuples(res.events) == re_
+    np.testing.assert_array_equal(res.equity, req)
+    np.testing.assert_array_equal(res.cash, rcash)
