@@ -39,6 +39,17 @@ def simulate_serial_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, o
 
 
 @njit(cache=True)
+def regular_step_nb(ts):
+    """The spacing of ``ts`` when every step is the same (bars without gaps), else -1: what the
+    median step is for such bars, in one pass and no (T,) allocation."""
+    step = ts[1] - ts[0]
+    for i in range(2, ts.shape[0]):
+        if ts[i] - ts[i - 1] != step:
+            return -1
+    return step
+
+
+@njit(cache=True)
 def max_signals_nb(entries, exits):
     """The most entry + exit flags any one portfolio has (sizes its record buffers): one pass over
     the (T, P) flags, row by row (NumPy's bool ``sum(axis=0)`` casts every flag, ~5x slower)."""

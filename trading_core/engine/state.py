@@ -57,9 +57,12 @@ def record_buffer(shape: tuple[int, ...], dtype: type) -> np.ndarray:
 
 
 def bar_ms_of(ts: np.ndarray) -> float:
+    """The bar length: the median step of ``ts`` (1 min for a single bar)."""
     if ts.shape[0] > 1:
-        d = np.diff(ts)
-        return float(np.median(d)) if d.size else 60_000.0
+        from trading_core.engine.cpu import regular_step_nb  # cpu imports the rules; state stays light
+
+        step = regular_step_nb(ts)
+        return float(step) if step >= 0 else float(np.median(np.diff(ts)))
     return 60_000.0
 
 
