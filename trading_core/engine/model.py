@@ -158,13 +158,11 @@ class MarketModel:
 
     def venue_rules(self) -> dict[str, Any]:
         """Everything but the per-portfolio numbers: what the portfolios of one kernel call share."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in PER_PORTFOLIO and f.name != "extra"}
-        d["fee_tiers"] = tuple(t.min_volume_30d for t in self.fee_tiers)
-        return d
+        return dict(zip((*_VENUE_FIELDS, "fee_tiers"), self._venue_key(), strict=True))
 
     def _venue_key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, k) for k in _VENUE_FIELDS) + tuple(t.min_volume_30d for t in self.fee_tiers)
+        """``venue_rules()`` values as one tuple (compared for every portfolio of a call)."""
+        return (*(getattr(self, k) for k in _VENUE_FIELDS), tuple(t.min_volume_30d for t in self.fee_tiers))
 
     def own_numbers(self) -> list[Any]:
         """The per-portfolio numbers (``PER_PORTFOLIO``), fee tiers as their (maker, taker) bps."""
