@@ -328,21 +328,13 @@ def run_montecarlo(request: BacktestRequest, warehouse: Any, mc: MonteCarloConfi
     return res
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank), for a Spearman correlation."""
-    order = np.argsort(x, kind="stable")
-    r = np.empty(x.size, np.float64)
-    r[order] = np.arange(x.size, dtype=np.float64)
-    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=r)
-    return (sums / counts)[inv]
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     """Rank correlation of two samples; None when either is constant (no ordering to compare)."""
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+    from scipy.stats import spearmanr  # lazy: only a Monte Carlo summary needs scipy.stats
+
+    return float(spearmanr(x, y).statistic)
 
 
 def execution_effects(draws: np.ndarray, total_return: np.ndarray, max_drawdown: np.ndarray) -> dict[str, Any]:
