@@ -1,6 +1,7 @@
 """`trading up` (what `make run` calls): offline data loaded, Dagster, MLflow and Streamlit serving
 on loopback only, ingest assets visible in the UI's API, a second `up` refused naming the first,
-and a clean stop on SIGTERM -- also when a second SIGTERM arrives while it stops."""
+a finished background warm-up collected (no zombie child), and a clean stop on SIGTERM -- also when a
+second SIGTERM arrives while it stops."""
 
 from __future__ import annotations
 
@@ -88,6 +89,13 @@ def test_up_serves_the_stack_on_loopback_refuses_a_second_up_and_stops_on_sigter
                                 timeout=60)
         assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
         assert "already up" in second.stderr and f"http://127.0.0.1:{port}" in second.stderr
+        warm_log = Path(env["TRADING_DATA_DIR"]) / "logs" / "numba-warmup.log"
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and not re.search(r"Numba warm-up (done|finished)", _text(warm_log)):
+            time.sleep(1)
+        assert re.search(r"Numba warm-up (done|finished)", _text(warm_log)), _text(warm_log)[-2000:]
+        time.sleep(2.0)  # the supervisor loop polls twice a second
+        assert not _zombie_children(proc.pid), "a finished background job was left as a zombie"
     finally:
         proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)  # a second one while it stops (make forwards SIGTERM; people press Ctrl-C twice)
@@ -118,6 +126,23 @@ def _wait_http(url: str, deadline: float) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _zombie_children(pid: int) -> list[int]:
+    """Children of ``pid`` that have exited but were never waited for (state Z in /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _survivors(home: Path) -> list[str]:

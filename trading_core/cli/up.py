@@ -137,7 +137,7 @@ def _up(args: argparse.Namespace) -> int:
                 print("trading: loading the sample data failed; see above", file=sys.stderr)
                 return rc
     procs: list[subprocess.Popen[bytes]] = []
-    background: list[subprocess.Popen[bytes]] = []
+    background: list[tuple[subprocess.Popen[bytes], str, Path]] = []  # (process, what it is, its log)
     # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
     # in their own process groups, so nothing else would reach them.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -152,11 +152,14 @@ def _up(args: argparse.Namespace) -> int:
         if warning:
             print(f"trading: {warning}", file=sys.stderr, flush=True)
         if args.warmup:
-            background.append(start_warmup(logs / WARMUP_LOG, env=env, cwd=PROJECT_ROOT))
+            background.append((start_warmup(logs / WARMUP_LOG, env=env, cwd=PROJECT_ROOT), "the Numba warm-up",
+                               logs / WARMUP_LOG))
         t0 = time.monotonic()
         pending = {svc.name: svc for svc in services}
         bootstrapped = not args.models
+        reaped: set[int] = set()
         while all(p.poll() is None for p in procs):
+            _reap_finished(background, reaped)
             for name, svc in list(pending.items()):
                 if _answers(cfg.services.host, svc.port):
                     del pending[name]
@@ -164,8 +167,9 @@ def _up(args: argparse.Namespace) -> int:
                         print(f"All services answer ({time.monotonic() - t0:.0f} s).", flush=True)
             if not bootstrapped and "MLflow" not in pending:
                 bootstrapped = True
-                background.append(_spawn([str(bin_dir / "trading"), "models", "bootstrap"],
-                                         logs / "models-bootstrap.log", env=env, cwd=PROJECT_ROOT))
+                boot_log = logs / "models-bootstrap.log"
+                background.append((_spawn([str(bin_dir / "trading"), "models", "bootstrap"], boot_log, env=env,
+                                          cwd=PROJECT_ROOT), "trading models bootstrap", boot_log))
             time.sleep(0.5)
         failed = next(s for s, p in zip(services, procs, strict=True) if p.poll() is not None)
         print(f"trading: {failed.name} stopped (exit {procs[services.index(failed)].returncode}); "
@@ -178,13 +182,24 @@ def _up(args: argparse.Namespace) -> int:
         # twice) must not abort the stop half-way and leave the services running.
         handlers = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            for p in background:
-                stop_background(p)
+            for p, _, _ in background:
+                if p.returncode is None:  # a collected job's pid may belong to someone else by now
+                    stop_background(p)
             _stop(procs)
             lock.close()
         finally:
             signal.signal(signal.SIGINT, handlers[0])
             signal.signal(signal.SIGTERM, handlers[1])
+
+
+def _reap_finished(background: list[tuple[subprocess.Popen[bytes], str, Path]], told: set[int]) -> None:
+    """Collect the exit status of background jobs (warm-up, model bootstrap) that have finished, so
+    none lingers as a zombie until ``up`` ends, and say once, in one line, when one failed."""
+    for p, what, log in background:
+        if p.poll() is not None and p.pid not in told:
+            told.add(p.pid)
+            if p.returncode != 0:
+                print(f"trading: {what} exited {p.returncode}; see {log}", file=sys.stderr, flush=True)
 
 
 def _url_block(services: list[Service], logs: Path) -> str:
