@@ -72,6 +72,7 @@ class Service:
     url: str
     port: int
     log: Path
+    stop_signal: int = signal.SIGINT  # what Ctrl-C would send; a service that ignores it says so
 
 
 def stack_services(cfg: Any, bin_dir: Path, root: Path, ports: dict[str, int]) -> list[Service]:
@@ -94,7 +95,8 @@ def stack_services(cfg: Any, bin_dir: Path, root: Path, ports: dict[str, int]) -
                            tracking.tracking_uri(data_dir), "--default-artifact-root",
                            tracking.artifact_dir(data_dir).as_uri(), "--no-serve-artifacts", "--host", host,
                            "--port", str(ports["mlflow"]), "--workers", "1"],
-                url(ports["mlflow"]), ports["mlflow"], logs / "mlflow.log"),
+                url(ports["mlflow"]), ports["mlflow"], logs / "mlflow.log",
+                stop_signal=signal.SIGTERM),  # its server sits out SIGINT (>20 s), stops on SIGTERM in ~2.5 s
         Service("Streamlit", [str(bin_dir / "streamlit"), "run", str(root / "streamlit_app" / "app.py"),
                               "--server.address", host, "--server.port", str(ports["streamlit"]),
                               "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -185,7 +187,10 @@ def _up(args: argparse.Namespace) -> int:
             for p, _, _ in background:
                 if p.returncode is None:  # a collected job's pid may belong to someone else by now
                     stop_background(p)
-            _stop(procs)
+            killed = _stop(procs, services)
+            if killed:
+                print(f"trading: {', '.join(killed)} did not stop within 20 s of its stop signal; killed",
+                      file=sys.stderr, flush=True)
             lock.close()
         finally:
             signal.signal(signal.SIGINT, handlers[0])
@@ -286,25 +291,29 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGINT each service's process group (what Ctrl-C would send), then SIGKILL stragglers.
+def _stop(procs: list[subprocess.Popen[bytes]], services: list[Service]) -> list[str]:
+    """Send each service's process group its stop signal, SIGKILL the ones still running after 20 s;
+    returns the names of those killed.
 
     The group can outlive its leader: ``dagster dev`` exits while the code servers it started
     are still winding down (their heartbeat timeout is 30-45 s, and they have been seen to
     outlive it). So after the leader is gone the rest of its group gets SIGTERM, then SIGKILL.
     """
-    for p in procs:
+    for p, svc in zip(procs, services, strict=False):
         if p.poll() is None:
-            os.killpg(p.pid, signal.SIGINT)
+            os.killpg(p.pid, svc.stop_signal)
     deadline = time.monotonic() + 20
-    for p in procs:
+    killed = []
+    for p, svc in zip(procs, services, strict=False):
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+            killed.append(svc.name)
     for p in procs:
         _reap_group(p.pid)
+    return killed
 
 
 def _reap_group(pgid: int, grace_s: float = 5.0) -> None:

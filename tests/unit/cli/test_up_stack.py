@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -95,3 +96,6 @@ def test_stack_services_bind_the_configured_host_and_log_under_data_logs() -> No
     assert all(s.log.parent == Path(cfg.data_dir) / "logs" for s in services)
     mlflow = by["MLflow"].cmd
     assert mlflow[mlflow.index("--backend-store-uri") + 1].endswith("/mlflow/mlflow.db")
+    # MLflow's server sits out SIGINT: it is stopped with SIGTERM, the others as Ctrl-C would
+    assert {s.name: s.stop_signal for s in services} == {"Dagster": signal.SIGINT, "MLflow": signal.SIGTERM,
+                                                       "Streamlit": signal.SIGINT}
