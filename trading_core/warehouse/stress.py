@@ -96,11 +96,7 @@ def read_runs(con: duckdb.DuckDBPyConnection, kind: str | None = None) -> pl.Dat
 def latest_run(con: duckdb.DuckDBPyConnection, kind: str, scope: str | None = None) -> dict[str, Any] | None:
     """The newest run of ``kind`` (and ``scope``), JSON columns decoded; None when there is none."""
     where = {"kind": kind} | ({"scope": scope} if scope else {})
-    f = _select(con, "stress.runs", where, "created_at DESC, run_id")
-    if f.height == 0:
-        return None
-    row = f.row(0, named=True)
-    return {k: json.loads(v) if k in _JSON_COLS and isinstance(v, str) else v for k, v in row.items()}
+    return _first_decoded(_select(con, "stress.runs", where, "created_at DESC, run_id"))
 
 
 # which run kinds hold a part: a crisis run with Monte Carlo (the CLI's --paths, the Dagster stress
@@ -113,8 +109,13 @@ def latest_run_with(con: duckdb.DuckDBPyConnection, part: str) -> dict[str, Any]
     """The newest run holding ``part`` (crisis | montecarlo | stability) results, JSON decoded."""
     if part not in _KINDS_WITH:
         raise ValueError(f"unknown stress part {part!r}; expected one of {sorted(_KINDS_WITH)}")
-    f = con.sql("SELECT * FROM stress.runs WHERE list_contains($kinds, kind) ORDER BY created_at DESC, run_id "
-                "LIMIT 1", params={"kinds": list(_KINDS_WITH[part])}).pl()
+    return _first_decoded(con.sql("SELECT * FROM stress.runs WHERE list_contains($kinds, kind) "
+                                  "ORDER BY created_at DESC, run_id LIMIT 1",
+                                  params={"kinds": list(_KINDS_WITH[part])}).pl())
+
+
+def _first_decoded(f: pl.DataFrame) -> dict[str, Any] | None:
+    """The first row of ``f`` with its JSON columns decoded; None when there is none."""
     if f.height == 0:
         return None
     row = f.row(0, named=True)
