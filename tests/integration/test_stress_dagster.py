@@ -51,6 +51,8 @@ def test_partitioned_stress_job_materialises_covered_crises_and_reports_no_data_
     assert got["volmageddon_2018"]["no_data_windows"] == 4 and dd["^IXIC buy_and_hold risk off"] is None
     assert got["covid_2020"]["status"] == "no data"
     assert got["covid_2020"]["montecarlo"][0]["status"] == "no data"
+    (mc,) = got["volmageddon_2018"]["montecarlo"]
+    assert mc["paths"] == 20 and mc["draws"] == 20  # every path its own execution draw
     wh = resources["warehouse"].get()  # type: ignore[attr-defined]
     with wh.connect(read_only=True) as con:
         runs = read_runs(con)

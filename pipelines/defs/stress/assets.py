@@ -64,7 +64,7 @@ def crisis_stress(context: dg.AssetExecutionContext, trading_config: TradingConf
             f"{w['symbol']} {w['strategy']} risk {'on' if w['risk'] else 'off'}": w["max_drawdown"]
             for w in out["windows"]}),
         "montecarlo": dg.MetadataValue.json([
-            {k: m.get(k) for k in ("symbol", "paths", "prob_ruin", "status", "note", "paths_per_s")}
+            {k: m.get(k) for k in ("symbol", "paths", "draws", "prob_ruin", "status", "note", "paths_per_s")}
             for m in out["montecarlo"]]),
         "figures": dg.MetadataValue.json(out["figures"]),
     })
