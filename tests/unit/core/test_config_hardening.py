@@ -168,9 +168,9 @@ def test_up_when_host_all_interfaces_then_warns_where_it_prints_urls(
             return 0
 
     monkeypatch.setattr(up.subprocess, "Popen", _Done)
-    monkeypatch.setattr(up, "_stop", lambda procs: None)
+    monkeypatch.setattr(up, "_stop", lambda procs, services: [])
     monkeypatch.setattr(up.signal, "signal", lambda *a: None)
-    monkeypatch.setattr(up, "start_warmup", lambda *a, **k: None, raising=False)  # no background compile
+    monkeypatch.setattr(up, "start_warmup", lambda *a, **k: _Done(), raising=False)  # no background compile
     monkeypatch.setattr(up, "stop_background", lambda *a, **k: None, raising=False)
     monkeypatch.setattr(up, "_answers", lambda *a, **k: False)  # no port in use here
     # every service "exited at once", so up reports it and stops: exit 1
