@@ -79,7 +79,8 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
                      volume: np.ndarray, *, entries: np.ndarray, exits: np.ndarray, symbol_of: np.ndarray | None = None,
                      model: MarketModel | Sequence[MarketModel] | None = None,
                      cash: float | np.ndarray = 100_000.0, size_mode: str = "all_in",
-                     size: float | np.ndarray = 1.0, short: bool = False, device: str = "auto", seed: int = 0, save_series: bool = True) -> SimResult:
+                     size: float | np.ndarray = 1.0, short: bool = False, device: str = "auto", seed: int = 0,
+                     save_series: bool = True) -> SimResult:
     """Backtest P signal portfolios in one kernel call.
 
     Signals at bar t are decided at t's close and fill at that close (``model.fill_at="close"``,

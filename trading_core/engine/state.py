@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trading_core.engine import enums as E
+from trading_core.engine.cpu import regular_step_nb
 from trading_core.engine.model import PortfolioModels
 
 SIZE_MODES = {"all_in": E.SizeMode.ALL_IN, "fixed": E.SizeMode.QTY, "risk": E.SizeMode.RISK}
@@ -59,8 +60,6 @@ def record_buffer(shape: tuple[int, ...], dtype: type) -> np.ndarray:
 def bar_ms_of(ts: np.ndarray) -> float:
     """The bar length: the median step of ``ts`` (1 min for a single bar)."""
     if ts.shape[0] > 1:
-        from trading_core.engine.cpu import regular_step_nb  # cpu imports the rules; state stays light
-
         step = regular_step_nb(ts)
         return float(step) if step >= 0 else float(np.median(np.diff(ts)))
     return 60_000.0

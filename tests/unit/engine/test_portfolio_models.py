@@ -138,3 +138,23 @@ def test_random_per_portfolio_models_match_the_reference_exactly(seed: int) -> N
     assert record_tuples(res.fills) == rf and record_tuples(res.events) == re_
     np.testing.assert_array_equal(res.equity, req)
     np.testing.assert_array_equal(res.cash, rcash)
+
+
+def test_bar_length_is_the_median_step_with_or_without_gaps() -> None:
+    from trading_core.engine.state import bar_ms_of
+
+    assert bar_ms_of(np.arange(1000, dtype=np.int64) * 60_000) == 60_000.0  # regular: the one-pass path
+    gaps = np.array([0, 60_000, 120_000, 300_000, 360_000, 420_000], np.int64)  # one 3-minute gap
+    assert bar_ms_of(gaps) == float(np.median(np.diff(gaps))) == 60_000.0
+    assert bar_ms_of(np.array([0, 10, 30, 60], np.int64)) == 20.0
+    assert bar_ms_of(np.array([5], np.int64)) == 60_000.0  # a single bar: one minute
+
+
+def test_record_buffers_are_zeroed_writable_and_shaped() -> None:
+    from trading_core.engine.state import record_buffer
+
+    buf = record_buffer((3, 5, 4), np.int64)
+    assert buf.shape == (3, 5, 4) and buf.flags.c_contiguous and buf.flags.writeable and not buf.any()
+    buf[2, 4, 3] = 7
+    assert buf.sum() == 7
+    assert record_buffer((0, 5, 4), np.float64).shape == (0, 5, 4)
