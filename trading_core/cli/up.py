@@ -127,6 +127,9 @@ def _up(args: argparse.Namespace) -> int:
     env["TRADING_CONFIG"] = str(Path(args.config or config_path()).resolve())
     env["TRADING_DATA_DIR"] = str(data_dir.resolve())
     env.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    # MLflow's job runner (GenAI scorers, trace archival) is nothing we use, and it makes the server
+    # exit at start where /dev/shm is read-only or full (containers, CI sandboxes).
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     cfg.models.tracking.artifact_dir(data_dir).mkdir(parents=True, exist_ok=True)
     if not args.no_load:
@@ -175,7 +178,8 @@ def _up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         failed = next(s for s, p in zip(services, procs, strict=True) if p.poll() is not None)
         print(f"trading: {failed.name} stopped (exit {procs[services.index(failed)].returncode}); "
-              f"see {failed.log}. Stopping the others.", file=sys.stderr, flush=True)
+              f"see {failed.log}. Stopping the others. The end of its log:\n{_log_tail(failed.log)}",
+              file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -205,6 +209,17 @@ def _reap_finished(background: list[tuple[subprocess.Popen[bytes], str, Path]], 
             told.add(p.pid)
             if p.returncode != 0:
                 print(f"trading: {what} exited {p.returncode}; see {log}", file=sys.stderr, flush=True)
+
+
+def _log_tail(log: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a service's log, indented: why it stopped, without opening it."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
+            text = f.read().decode(errors="replace")
+    except OSError as e:
+        return f"  (cannot read {log}: {e.strerror})"
+    return "\n".join("  | " + line for line in text.splitlines()[-lines:])
 
 
 def _url_block(services: list[Service], logs: Path) -> str:
