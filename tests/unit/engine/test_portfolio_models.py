@@ -148,6 +148,23 @@ def test_bar_length_is_the_median_step_with_or_without_gaps() -> None:
     assert bar_ms_of(gaps) == float(np.median(np.diff(gaps))) == 60_000.0
     assert bar_ms_of(np.array([0, 10, 30, 60], np.int64)) == 20.0
     assert bar_ms_of(np.array([5], np.int64)) == 60_000.0  # a single bar: one minute
+    # one odd step anywhere -- in the first block of the branch-free check, a later one, the last step
+    for at in (1, 4095, 4096, 4097, 9999):
+        ts = np.arange(10_000, dtype=np.int64) * 60_000
+        ts[at:] += 60_000
+        assert bar_ms_of(ts) == float(np.median(np.diff(ts))), at
+    ts = np.arange(10_000, dtype=np.int64) * 60_000
+    ts[5000] += 1  # a step off by 1 ms, then one 1 ms short: not regular, median unchanged
+    assert bar_ms_of(ts) == 60_000.0
+
+
+def test_record_buffers_are_sized_by_the_busiest_portfolios_signals() -> None:
+    from trading_core.engine.cpu import max_signals_nb
+
+    g = np.random.default_rng(3)
+    for P in (1, 3):
+        e, x = g.random((5_000, P)) < 0.05, g.random((5_000, P)) < 0.03
+        assert max_signals_nb(e, x) == int((e.sum(axis=0) + x.sum(axis=0)).max()), P
 
 
 def test_record_buffers_are_zeroed_writable_and_shaped() -> None:
