@@ -19,6 +19,23 @@ from numba import njit
 from numba import types as nt
 
 from trading_core.engine import enums as E
+from trading_core.engine.packs import (  # noqa: F401 - re-exported: the rules' types live in packs
+    B2,
+    BOOK_T,
+    F0,
+    F1,
+    F2,
+    F3,
+    I0,
+    I1,
+    I2,
+    I3,
+    MARKET_T,
+    MP,
+    TIERS,
+    Book,
+    Market,
+)
 
 # ############# Explicit signatures ############# #
 # Every rule is compiled once, for one signature, when this module is imported (or loaded from the
@@ -27,14 +44,8 @@ from trading_core.engine import enums as E
 # first compile take minutes. Each rule states its parameter types in order; ``rule`` refuses a
 # list whose length differs from the parameter list, so a new parameter cannot get a guessed type.
 
-I0, F0 = nt.int64, nt.float64  # scalars
-I1, I2, I3 = nt.int64[::1], nt.int64[:, ::1], nt.int64[:, :, ::1]
-F1, F2, F3 = nt.float64[::1], nt.float64[:, ::1], nt.float64[:, :, ::1]
-B2 = nt.boolean[:, ::1]
-# The market model: one row per portfolio, (P, N_MP) and (P, n_tiers, 3). Any layout, because a model
-# shared by every portfolio is one row broadcast with stride 0 (``state.per_portfolio``): no copy, and
-# every portfolio reads the same cache line.
-MP, TIERS = nt.float64[:, :], nt.float64[:, :, :]
+# The array and scalar types, and the two packs every multi-array rule takes (``m``: the read-only
+# ``Market``, ``b``: the mutable ``Book``), are defined in ``packs``.
 
 
 def rule(*argtypes: nt.Type, inline: bool = False):
