@@ -14,7 +14,8 @@ Public API (stable):
 
 Layout: ``rules`` (scalar rules: costs, venue checks, order book, fills) and ``bar`` (one bar of one
 portfolio, the time-major block loop) are compiled for the CPU and, from the same source, for CUDA
-(``cuda``); ``cpu`` holds the CPU batch kernels and record packing; host side: ``state`` (input and
+(``cuda``); they pass the state as two NamedTuple packs of arrays (``packs``: ``Market``, ``Book``);
+``cpu`` holds the CPU batch kernels and record packing; host side: ``state`` (input and
 state arrays), ``dispatch`` (device choice), ``batch``, ``stream`` (``Engine``), ``results``, ``warmup``.
 
 See docs/simulation.md for the fill rules and every model parameter.

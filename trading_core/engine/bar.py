@@ -10,17 +10,8 @@ from __future__ import annotations
 from numba import njit
 
 from trading_core.engine import enums as E
+from trading_core.engine.packs import BOOK_T, F0, F2, F3, I0, I2, I3, MARKET_T, MP
 from trading_core.engine.rules import (
-    B2,
-    F0,
-    F2,
-    F3,
-    I0,
-    I1,
-    I2,
-    I3,
-    MP,
-    TIERS,
     close_slot_nb,
     draw_nb,
     event_nb,
@@ -40,7 +31,7 @@ from trading_core.engine.rules import (
 # below is false and the arithmetic is unchanged.
 
 
-@rule(F3, I0, I0, inline=True)
+@rule(F3, I0, I0, inline=True, host=False)
 def closed_nb(bars, t_row, s):
     """True when symbol ``s`` has no bar at row ``t_row`` (NaN close)."""
     c = bars[E.B_CLOSE, t_row, s]
@@ -48,7 +39,7 @@ def closed_nb(bars, t_row, s):
 
 
 
-@rule(I0, I0, F0, I3, F3)
+@rule(I0, I0, F0, I3, F3, host=False)
 def trail_level_nb(p, k, ref, oi, of):
     sell = oi[p, k, E.OI_SIDE] == E.Side.SELL
     if oi[p, k, E.OI_TYPE] == E.OrderType.TRAILING_STOP:
@@ -60,7 +51,7 @@ def trail_level_nb(p, k, ref, oi, of):
     return ref * (1.0 + of[p, k, E.OF_TRAIL_PCT])
 
 
-@rule(I0, I0, I0, I0, F3, I3, F3, I2, I3)
+@rule(I0, I0, I0, I0, F3, I3, F3, I2, I3, host=False)
 def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
     """Expire GTD orders, then activate orders whose latency has elapsed."""
     for k in range(oi.shape[1]):
@@ -88,9 +79,11 @@ def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
                 of[p, k, E.OF_STOP] = trail_level_nb(p, k, ref, oi, of)
 
 
-@rule(I0, I0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3)
-def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei):
+@rule(I0, I0, I0, I0, I0, MARKET_T, BOOK_T, host=False)
+def match_point_nb(p, pt, t_row, bar, ts, m, b):
     """Match every active order against path point ``pt`` (0 open, 1-2 extremes, 3 close)."""
+    bars, mp, rng = m.bars, m.mp, m.rng
+    ai, oi, of, ei = b.ai, b.oi, b.of, b.ei
     half_tick = 0.5 * mp[p, E.MP_TICK]
     for k in range(oi.shape[1]):
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.ACTIVE:
@@ -116,12 +109,10 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
         first = oi[p, k, E.OI_FIRST] == 1
         if typ == E.OrderType.MARKET or (is_stop_family and oi[p, k, E.OI_TRIG] == 1):
             if pt == 0:
-                fill_slot_nb(p, k, price, E.Role.TAKER, E.FillReason.OPEN, t_row, bar, ts, bars, sigma, mp, mi,
-                             tiers, af, ai, pf, oi, of, fi, ff, ei)
+                fill_slot_nb(p, k, price, E.Role.TAKER, E.FillReason.OPEN, t_row, bar, ts, m, b)
         elif typ == E.OrderType.MARKET_ON_CLOSE:
             if pt == 3:
-                fill_slot_nb(p, k, price, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, bars, sigma, mp, mi,
-                             tiers, af, ai, pf, oi, of, fi, ff, ei)
+                fill_slot_nb(p, k, price, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, m, b)
                 if oi[p, k, E.OI_STATUS] == E.OrderStatus.ACTIVE:
                     oi[p, k, E.OI_TYPE] = E.OrderType.MARKET  # remainder goes at the next open
         elif typ == E.OrderType.LIMIT or (typ == E.OrderType.STOP_LIMIT and oi[p, k, E.OI_TRIG] == 1):
@@ -140,11 +131,9 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                     if pt == 0:
                         role = E.Role.TAKER if first else E.Role.MAKER
                         reason = E.FillReason.OPEN if first else E.FillReason.GAP
-                        fill_slot_nb(p, k, price, role, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers,
-                                     af, ai, pf, oi, of, fi, ff, ei)
+                        fill_slot_nb(p, k, price, role, reason, t_row, bar, ts, m, b)
                     else:
-                        fill_slot_nb(p, k, lim, E.Role.MAKER, E.FillReason.INTRABAR, t_row, bar, ts, bars, sigma,
-                                     mp, mi, tiers, af, ai, pf, oi, of, fi, ff, ei)
+                        fill_slot_nb(p, k, lim, E.Role.MAKER, E.FillReason.INTRABAR, t_row, bar, ts, m, b)
         else:
             lvl = of[p, k, E.OF_STOP]
             up = buy
@@ -159,11 +148,9 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                     event_nb(p, ai, ei, s, bar, ts, oi[p, k, E.OI_ID], E.EventKind.TRIGGERED, 0)
                     lim = of[p, k, E.OF_LIMIT]
                     if (buy and base <= lim) or ((not buy) and base >= lim):
-                        fill_slot_nb(p, k, base, E.Role.TAKER, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers,
-                                     af, ai, pf, oi, of, fi, ff, ei)
+                        fill_slot_nb(p, k, base, E.Role.TAKER, reason, t_row, bar, ts, m, b)
                 else:
-                    fill_slot_nb(p, k, base, E.Role.TAKER, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers,
-                                 af, ai, pf, oi, of, fi, ff, ei)
+                    fill_slot_nb(p, k, base, E.Role.TAKER, reason, t_row, bar, ts, m, b)
             elif typ == E.OrderType.TRAILING_STOP or typ == E.OrderType.TRAILING_STOP_PCT:
                 ref = of[p, k, E.OF_REF]
                 if (not buy and price > ref) or (buy and price < ref):
@@ -180,9 +167,11 @@ def match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, a
                 close_slot_nb(p, k, E.EventKind.REJECTED, E.RejectReason.FOK_UNFILLABLE, bar, ts, oi, of, ai, ei)
 
 
-@rule(I0, I0, I0, I0, F3, I2, F2, I1, MP, I1, F2, I2, F3, I3, F3, I3)
-def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, ai, pf, oi, of, ei):
+@rule(I0, I0, I0, I0, MARKET_T, BOOK_T, host=False)
+def process_queue_nb(p, t_row, bar, ts, m, b):
     """Apply queued instructions (NEW / CANCEL / REPLACE) that arrive before this bar's open."""
+    oq_i, oq_f, oq_end, mp = m.oq_i, m.oq_f, m.oq_end, m.mp
+    ai, pf, oi, of, ei = b.ai, b.pf, b.oi, b.of, b.ei
     j = ai[p, E.AI_OQ]
     end = oq_end[p]
     while j < end and oq_i[j, E.QI_BAR] <= bar:
@@ -194,7 +183,7 @@ def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, a
                       oq_i[j, E.QI_SIZEMODE], oq_f[j, E.QF_QTY], oq_f[j, E.QF_LIMIT], oq_f[j, E.QF_STOP],
                       oq_f[j, E.QF_TRAIL], oq_f[j, E.QF_TRAIL_PCT], oq_i[j, E.QI_EXP_BARS],
                       oq_i[j, E.QI_EXP_TS], oq_f[j, E.QF_SL], oq_f[j, E.QF_TP], oq_f[j, E.QF_QTY], 0,
-                      pf[p, sym, E.PF_LAST], mp, mi, rng, ai, oi, of, ei)
+                      pf[p, sym, E.PF_LAST], m, b)
         else:
             k = find_slot_nb(p, oid, oi)
             if k < 0:
@@ -222,30 +211,29 @@ def process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, a
     ai[p, E.AI_OQ] = j
 
 
-@rule(I0, I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
-def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai,
-                     pf, oi, of, fi, ff, ei):
+@rule(I0, I0, I0, F0, I0, I0, F0, I0, I0, I0, MARKET_T, BOOK_T, inline=True, host=False)
+def _signal_order_nb(p, arrival, sm, size, side, s, c, t_row, bar, ts, m, b):
     """Place one signal order and, when it is active at once (fill at close, no latency), fill it at the
     close; on an empty book without a participation cap that is the fused ``signal_fill_nb``."""
+    mp, mi, ai, oi = m.mp, m.mi, b.ai, b.oi
     if (arrival == bar and mi[E.MI_LAT_KIND] == E.LAT_NONE and mp[p, E.MP_PART] == 0.0 and ai[p, E.AI_NOPEN] == 0
             and oi.shape[1] > 0):
-        signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, fi, ff,
-                       ei)
+        signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, m, b)
         return
     qty = size if sm == E.SizeMode.QTY else 0.0
     k = submit_nb(p, arrival, bar, ts, 0, s, E.OrderType.MARKET, side, E.TimeInForce.GTC, sm, qty, 0.0, 0.0,
-                  0.0, 0.0, 0, 0, 0.0, 0.0, size, 1, c, mp, mi, rng, ai, oi, of, ei)
+                  0.0, 0.0, 0, 0, 0.0, 0.0, size, 1, c, m, b)
     if k >= 0 and oi[p, k, E.OI_ACTIVE] <= bar:
         oi[p, k, E.OI_STATUS] = E.OrderStatus.ACTIVE
         oi[p, k, E.OI_FIRST] = 0
-        fill_slot_nb(p, k, c, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, bars, sigma, mp, mi, tiers, af,
-                     ai, pf, oi, of, fi, ff, ei)
+        fill_slot_nb(p, k, c, E.Role.TAKER, E.FillReason.CLOSE, t_row, bar, ts, m, b)
 
 
-@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, inline=True)
-def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,
-              oi, of, fi, ff, ei):
+@rule(I0, I0, I0, I0, MARKET_T, BOOK_T, inline=True, host=False)
+def signal_nb(p, t_row, bar, ts, m, b):
     """Turn this bar's entry/exit signal (decided at its close) into orders; fill now if fill_at=close."""
+    bars, entries, exits, sig_i, sig_f, mi = m.bars, m.entries, m.exits, m.sig_i, m.sig_f, m.mi
+    ai, pf = b.ai, b.pf
     e = entries[t_row, p]
     x = exits[t_row, p]
     if e == x:
@@ -279,15 +267,13 @@ def signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, 
     arrival = bar + mi[E.MI_FILL_NEXT]
     c = bars[E.B_CLOSE, t_row, s]
     if close_first:
-        _signal_order_nb(p, arrival, E.SizeMode.CLOSE, 0.0, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng,
-                         tiers, af, ai, pf, oi, of, fi, ff, ei)
+        _signal_order_nb(p, arrival, E.SizeMode.CLOSE, 0.0, side, s, c, t_row, bar, ts, m, b)
     if tgt != 0:
         sm = sig_i[p, 2]
-        _signal_order_nb(p, arrival, sm, sig_f[p, 0], side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng,
-                         tiers, af, ai, pf, oi, of, fi, ff, ei)
+        _signal_order_nb(p, arrival, sm, sig_f[p, 0], side, s, c, t_row, bar, ts, m, b)
 
 
-@rule(I0, I0, I0, I0, F3, MP, F2, F3, F3, F3, I0, I0)
+@rule(I0, I0, I0, I0, F3, MP, F2, F3, F3, F3, I0, I0, host=False)
 def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, series_on, pos_on):
     """Borrow cost on shorts, then mark to the close and record equity, cash and position."""
     cash = af[p, E.AF_CASH]
@@ -320,33 +306,33 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
             pos_series[t_row, p, s] = pf[p, s, E.PF_QTY]
 
 
-@rule(I0, I0, I0, I0, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
-def step_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
-            tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
+@rule(I0, I0, I0, I0, MARKET_T, BOOK_T, host=False)
+def step_nb(p, t_row, bar, ts, m, b):
     """One bar of one portfolio: queue -> expiry/activation -> O,(L,H|H,L),C path -> signals -> mark."""
+    bars, entries, exits, sig_i, oq_end, mp, mi, tiers = m.bars, m.entries, m.exits, m.sig_i, m.oq_end, m.mp, \
+        m.mi, m.tiers
+    af, ai, pf, oi, of, ei, series, pos_series = b.af, b.ai, b.pf, b.oi, b.of, b.ei, b.series, b.pos_series
     if mi[E.MI_N_TIERS] > 1:
         roll_day_nb(p, ts, mi, tiers, af, ai)
     if mp[p, E.MP_PART] > 0.0:
         for s in range(pf.shape[1]):
             pf[p, s, E.PF_USED] = 0.0
     if ai[p, E.AI_OQ] < oq_end[p]:
-        process_queue_nb(p, t_row, bar, ts, bars, oq_i, oq_f, oq_end, mp, mi, rng, ai, pf, oi, of, ei)
+        process_queue_nb(p, t_row, bar, ts, m, b)
     if ai[p, E.AI_NOPEN] > 0:
         start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei)
         for pt in range(4):
             if ai[p, E.AI_NOPEN] == 0:
                 break
-            match_point_nb(p, pt, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, oi, of, fi, ff, ei)
+            match_point_nb(p, pt, t_row, bar, ts, m, b)
     if sig_i[p, 0] == 1 and entries[t_row, p] != exits[t_row, p]:
-        signal_nb(p, t_row, bar, ts, bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,
-                  oi, of, fi, ff, ei)
+        signal_nb(p, t_row, bar, ts, m, b)
     end_bar_nb(p, t_row, sig_i[p, 3], sig_i[p, 1], bars, mp, af, pf, series, pos_series, mi[E.MI_SERIES],
                mi[E.MI_POS_SERIES])
 
 
-@rule(I0, I0, I0, I0, I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
-def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
-                 tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
+@rule(I0, I0, I0, I0, MARKET_T, BOOK_T, host=False)
+def run_block_nb(p0, p1, T, bar0, m, b):
     """All T bars of portfolios ``p0 <= p < p1``, time-major (bar t of every portfolio, then t + 1).
 
     Portfolios share no state, so the order across portfolios does not change any result; time-major
@@ -358,6 +344,9 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
     so an idle bar runs the mark alone (same arithmetic as ``end_bar_nb``), and every disabled
     feature costs nothing on it.
     """
+    ts, bars, entries, exits, sig_i, oq_i, oq_end, mp, mi, tiers = m.ts, m.bars, m.entries, m.exits, m.sig_i, \
+        m.oq_i, m.oq_end, m.mp, m.mi, m.tiers
+    af, ai, pf, series, pos_series = b.af, b.ai, b.pf, b.series, b.pos_series
     series_on = mi[E.MI_SERIES] == 1
     pos_on = mi[E.MI_POS_SERIES] == 1
     borrow_on = False  # any portfolio of the block pays borrow: its idle short bars take end_bar_nb
@@ -372,8 +361,7 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
                 j = ai[p, E.AI_OQ]
                 book = j < oq_end[p] and oq_i[j, E.QI_BAR] <= bar
             if book:
-                step_nb(p, t, bar, ts[t], bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                        rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+                step_nb(p, t, bar, ts[t], m, b)
                 continue
             if sig_i[p, 0] == 1 and entries[t, p] != exits[t, p]:
                 # what step_nb does on an empty book with no instruction due: counters, signal, then the mark
@@ -382,8 +370,7 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
                 if mp[p, E.MP_PART] > 0.0:
                     for s in range(pf.shape[1]):
                         pf[p, s, E.PF_USED] = 0.0
-                signal_nb(p, t, bar, ts[t], bars, sigma, entries, exits, sig_i, sig_f, mp, mi, rng, tiers, af, ai, pf,
-                          oi, of, fi, ff, ei)
+                signal_nb(p, t, bar, ts[t], m, b)
             sym = sig_i[p, 1]
             if sig_i[p, 3] == 1 and not (borrow_on and pf[p, sym, E.PF_QTY] < 0.0):
                 # end_bar_nb(single=1) without a borrow charge: cash is unchanged
@@ -406,8 +393,6 @@ def run_block_nb(p0, p1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
 
 
 @njit(cache=True)
-def run_portfolio_nb(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                     rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
+def run_portfolio_nb(p, T, bar0, m, b):
     """All T bars of portfolio p (one CUDA thread)."""
-    run_block_nb(p, p + 1, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                 rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+    run_block_nb(p, p + 1, T, bar0, m, b)

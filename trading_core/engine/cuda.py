@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from trading_core.engine import bar, rules
+from trading_core.engine import bar, packs, rules
+from trading_core.engine.packs import Book, Market
 
 RULES: tuple[str, ...] = (
     "draw_nb", "floor_lot_nb", "off_grid_nb", "event_nb", "fee_rate_nb", "taker_price_nb", "equity_nb",
@@ -32,7 +33,7 @@ THREADS_PER_BLOCK = 64
 
 
 def _build_device_functions() -> dict[str, Any]:
-    ns: dict[str, Any] = {**vars(rules), **vars(bar)}
+    ns: dict[str, Any] = {**vars(packs), **vars(rules), **vars(bar)}  # the packs' classes included
     dev: dict[str, Any] = {}
     for name in RULES:
         f = ns[name].py_func
@@ -50,11 +51,13 @@ _run_portfolio_dev = _DEV["run_portfolio_nb"]
 @cuda.jit
 def simulate_kernel(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers,
                     af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
-    """One thread per portfolio; the body is the shared ``run_portfolio_nb`` rule."""
+    """One thread per portfolio; the body is the shared ``run_portfolio_nb`` rule. Flat array arguments
+    (a tuple of device arrays is not a reliable kernel argument); the packs are built here."""
     p = cuda.grid(1)
     if p < af.shape[0]:
-        _run_portfolio_dev(p, T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi,
-                           rng, tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+        m = Market(ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers)
+        b = Book(af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
+        _run_portfolio_dev(p, T, bar0, m, b)
 
 
 def simulate_cuda(T: int, bar0: int, ts: np.ndarray, bars: np.ndarray, sigma: np.ndarray, entries: np.ndarray,

@@ -5,7 +5,12 @@ inside the rules. Every rule here (and in ``bar``) is a plain scalar function co
 ``@rule`` (``njit(cache=True)`` for an explicit signature) for the CPU; ``trading_core.engine.cuda``
 compiles the *same* Python source (``f.py_func``) a second time with ``numba.cuda.jit(device=True)``.
 So the rules must stay CUDA-safe: no raise, no array creation, no prange, no objects; state lives
-in the flat arrays described in ``enums``.
+in the flat arrays described in ``enums``. The trunk of a bar (``bar.run_block_nb`` -> ``step_nb`` ->
+``match_point_nb`` / ``process_queue_nb`` / ``signal_nb`` -> ``fill_slot_nb`` / ``submit_nb``) passes
+them as two packs (``packs``): ``m`` (``Market``, the read-only inputs) and ``b`` (``Book``, the
+mutable state and records), after its scalars. Leaf rules take the few arrays they touch: Numba
+passes a pack as all of its arrays' fields, so a pack at every leaf call made a cold compile ~15 %
+slower.
 
 Floating-point note: the CPU kernel, the CUDA kernel and ``reference.py`` perform the arithmetic in
 the same order, so results agree to the last bit on the same platform.
@@ -48,18 +53,24 @@ from trading_core.engine.packs import (  # noqa: F401 - re-exported: the rules' 
 # ``Market``, ``b``: the mutable ``Book``), are defined in ``packs``.
 
 
-def rule(*argtypes: nt.Type, inline: bool = False):
+def rule(*argtypes: nt.Type, inline: bool = False, host: bool = True):
     """``@njit(cache=True)`` for exactly the given parameter types (one per parameter, in order).
 
     ``inline=True`` makes Numba inline the rule's body into its njit callers (``inline="always"``), so
     a hot call passes no arguments; kept to the signal path (``signal_nb`` and the fused fill):
-    inlining the small leaf rules everywhere made a cold compile take minutes for no measured gain."""
+    inlining the small leaf rules everywhere made a cold compile take minutes for no measured gain.
+
+    ``host=False``: the rule is only called from compiled code, so it gets no CPython (and no cfunc)
+    wrapper. A wrapper unboxes every parameter (a ``Market`` / ``Book`` pack: every array of it) and is
+    optimised again in the module of every compiled caller; the engine's rules and bar functions drop
+    theirs, which kept the cold compile of the packed signatures no slower than the flat ones."""
 
     def deco(f):
         n = f.__code__.co_argcount
         if len(argtypes) != n:
             raise TypeError(f"rule {f.__name__}: {len(argtypes)} types for {n} parameters")
-        return njit(tuple(argtypes), cache=True, _nrt=False, inline="always" if inline else "never")(f)
+        return njit(tuple(argtypes), cache=True, _nrt=False, inline="always" if inline else "never",
+                    no_cpython_wrapper=not host, no_cfunc_wrapper=not host)(f)
 
     return deco
 
@@ -67,7 +78,7 @@ def rule(*argtypes: nt.Type, inline: bool = False):
 # ############# Small helpers ############# #
 
 
-@rule(I0, F2, I2)
+@rule(I0, F2, I2, host=False)
 def draw_nb(p, rng, ai):
     """Next seeded uniform of portfolio ``p`` (host-drawn pool, cursor wraps)."""
     k = ai[p, E.AI_RNG]
@@ -76,14 +87,14 @@ def draw_nb(p, rng, ai):
     return u
 
 
-@rule(F0, F0)
+@rule(F0, F0, host=False)
 def floor_lot_nb(q, lot):
     if lot > 0.0:
         return math.floor(q / lot + 1e-9) * lot
     return q
 
 
-@rule(F0, F0)
+@rule(F0, F0, host=False)
 def off_grid_nb(x, step):
     """True when ``x`` is not a multiple of ``step`` (relative tolerance 1e-9)."""
     if step <= 0.0:
@@ -92,7 +103,7 @@ def off_grid_nb(x, step):
     return abs(r - math.floor(r + 0.5)) > 1e-9 * max(1.0, abs(r))
 
 
-@rule(I0, I2, I3, I0, I0, I0, I0, I0, I0)
+@rule(I0, I2, I3, I0, I0, I0, I0, I0, I0, host=False)
 def event_nb(p, ai, ei, sym, bar, ts, oid, kind, reason):
     n = ai[p, E.AI_NEV]
     if n < ei.shape[1]:
@@ -105,7 +116,7 @@ def event_nb(p, ai, ei, sym, bar, ts, oid, kind, reason):
     ai[p, E.AI_NEV] = n + 1
 
 
-@rule(I0, I0, TIERS, I2)
+@rule(I0, I0, TIERS, I2, host=False)
 def fee_rate_nb(p, role, tiers, ai):
     tier = ai[p, E.AI_TIER]
     if role == E.Role.MAKER:
@@ -113,7 +124,7 @@ def fee_rate_nb(p, role, tiers, ai):
     return tiers[p, tier, 2] * 1e-4
 
 
-@rule(I0, F0, I0, F0, F0, F0, MP)
+@rule(I0, F0, I0, F0, F0, F0, MP, host=False)
 def taker_price_nb(p, base, side, q, vol_bar, sig, mp):
     """Half spread + fixed bps + square-root impact (coef * sigma * sqrt(q / bar volume))."""
     frac = (mp[p, E.MP_SPREAD_BPS] * 0.5 + mp[p, E.MP_SLIP_BPS]) * 1e-4
@@ -124,7 +135,7 @@ def taker_price_nb(p, base, side, q, vol_bar, sig, mp):
     return base * (1.0 - frac)
 
 
-@rule(I0, F2, F3)
+@rule(I0, F2, F3, host=False)
 def equity_nb(p, af, pf):
     eq = af[p, E.AF_CASH]
     for s in range(pf.shape[1]):
@@ -132,7 +143,7 @@ def equity_nb(p, af, pf):
     return eq
 
 
-@rule(I0, I0, I1, TIERS, F2, I2)
+@rule(I0, I0, I1, TIERS, F2, I2, host=False)
 def roll_day_nb(p, ts, mi, tiers, af, ai):
     """Re-evaluate the fee tier from the previous 30 days' traded notional on a new UTC day."""
     day = ts // 86_400_000
@@ -152,7 +163,7 @@ def roll_day_nb(p, ts, mi, tiers, af, ai):
     ai[p, E.AI_TIER] = tier
 
 
-@rule(I0, I0, F0, F2, I2)
+@rule(I0, I0, F0, F2, I2, host=False)
 def add_day_volume_nb(p, ts, notional, af, ai):
     day = ts // 86_400_000
     i = day % E.N_DAYS
@@ -162,7 +173,7 @@ def add_day_volume_nb(p, ts, notional, af, ai):
     af[p, E.AF_DAYVOL + i] = af[p, E.AF_DAYVOL + i] + notional
 
 
-@rule(I0, I0, I0, F0, F0, F0, F2, F3)
+@rule(I0, I0, I0, F0, F0, F0, F2, F3, host=False)
 def apply_fill_nb(p, s, side, q, px, fee, af, pf):
     """Cash, signed position, average entry and realised PnL after one execution."""
     notional = q * px
@@ -197,7 +208,7 @@ def apply_fill_nb(p, s, side, q, px, fee, af, pf):
 # ############# Order book ############# #
 
 
-@rule(I0, I0, I3)
+@rule(I0, I0, I3, host=False)
 def find_slot_nb(p, oid, oi):
     for k in range(oi.shape[1]):
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.FREE and oi[p, k, E.OI_ID] == oid:
@@ -205,7 +216,7 @@ def find_slot_nb(p, oid, oi):
     return -1
 
 
-@rule(I0, I0, I3, I2)
+@rule(I0, I0, I3, I2, host=False)
 def free_slot_nb(p, k, oi, ai):
     if oi[p, k, E.OI_SIGNAL] == 1:
         ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] - 1
@@ -213,7 +224,7 @@ def free_slot_nb(p, k, oi, ai):
     ai[p, E.AI_NOPEN] = ai[p, E.AI_NOPEN] - 1
 
 
-@rule(I0, I0, F0, I0, I0, I3, F3, I2, I3)
+@rule(I0, I0, F0, I0, I0, I3, F3, I2, I3, host=False)
 def release_children_nb(p, oid, qty, bar, ts, oi, of, ai, ei):
     """Bracket children of ``oid``: activate with ``qty`` from the next bar, or cancel when qty == 0."""
     for k in range(oi.shape[1]):
@@ -227,7 +238,7 @@ def release_children_nb(p, oid, qty, bar, ts, oi, of, ai, ei):
                 free_slot_nb(p, k, oi, ai)
 
 
-@rule(I0, I0, I0, I0, I0, I0, I3, F3, I2, I3)
+@rule(I0, I0, I0, I0, I0, I0, I3, F3, I2, I3, host=False)
 def close_slot_nb(p, k, kind, reason, bar, ts, oi, of, ai, ei):
     """Retire an order (cancelled, expired, rejected): log it, settle bracket children, free the slot."""
     oid = oi[p, k, E.OI_ID]
@@ -236,7 +247,7 @@ def close_slot_nb(p, k, kind, reason, bar, ts, oi, of, ai, ei):
     free_slot_nb(p, k, oi, ai)
 
 
-@rule(I0, MP, I1, F2, I2)
+@rule(I0, MP, I1, F2, I2, host=False)
 def latency_bars_nb(p, mp, mi, rng, ai):
     kind = mi[E.MI_LAT_KIND]
     if kind == E.LAT_NONE:
@@ -252,7 +263,7 @@ def latency_bars_nb(p, mp, mi, rng, ai):
     return int(math.floor(lat))
 
 
-@rule(I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, MP, I1, F2, I2)
+@rule(I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, MP, I1, F2, I2, host=False)
 def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_px, mp, mi, rng, ai):
     """Venue checks in a fixed order; returns a RejectReason (NONE when accepted)."""
     if sm == E.SizeMode.QTY and not qty > 0.0:
@@ -296,7 +307,7 @@ def validate_nb(p, bar, typ, sm, qty, lim, stop, trail, trail_pct, sl, tp, ref_p
     return E.RejectReason.NONE
 
 
-@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, I0, I3, F3, I2)
+@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, F0, F0, F0, I0, I3, F3, I2, host=False)
 def _write_slot_nb(p, k, status, oid, sym, typ, side, tif, active, exp_bars, exp_ts, parent, oco, sm, seq,
                    qty, lim, stop, trail, trail_pct, size, sl, tp, is_signal, oi, of, ai):
     oi[p, k, E.OI_STATUS] = status
@@ -333,10 +344,12 @@ def _write_slot_nb(p, k, status, oid, sym, typ, side, tif, active, exp_bars, exp
         ai[p, E.AI_SIGPEND] = ai[p, E.AI_SIGPEND] + 1
 
 
-@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, I0, I0, F0, F0, F0, I0, F0, MP, I1, F2, I2, I3, F3, I3)
+@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, F0, I0, I0, F0, F0, F0, I0, F0, MARKET_T, BOOK_T, host=False)
 def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop, trail, trail_pct,
-              exp_bars, exp_ts, sl, tp, size, is_signal, ref_px, mp, mi, rng, ai, oi, of, ei):
+              exp_bars, exp_ts, sl, tp, size, is_signal, ref_px, m, b):
     """Validate and place a NEW order (and its bracket children); returns its slot or -1."""
+    mp, mi, rng = m.mp, m.mi, m.rng
+    ai, oi, of, ei = b.ai, b.oi, b.of, b.ei
     n_child = 0
     if sl > 0.0:
         n_child += 1
@@ -388,7 +401,7 @@ def submit_nb(p, arrival, bar, ts, oid, sym, typ, side, tif, sm, qty, lim, stop,
                        0.0, 0.0, 0.0, 0.0, 0.0, 0, oi, of, ai)
     return k0
 
-@rule(I0, I0, I0, I0, F0, F0, I0, MP, TIERS, F2, I2, F3)
+@rule(I0, I0, I0, I0, F0, F0, I0, MP, TIERS, F2, I2, F3, host=False)
 def size_qty_nb(p, sm, s, side, size, px_est, role, mp, tiers, af, ai, pf):
     """Quantity of an ALL_IN / RISK / CLOSE order (``size``: RISK's equity fraction), decided at its
     first fill attempt with the price of that moment."""
@@ -420,7 +433,7 @@ def size_qty_nb(p, sm, s, side, size, px_est, role, mp, tiers, af, ai, pf):
     return q
 
 
-@rule(I0, I0, F0, F0, MP)
+@rule(I0, I0, F0, F0, MP, host=False)
 def size_reject_nb(p, sm, q0, px_est, mp):
     """Why a sized quantity cannot be placed (NONE when it can)."""
     if q0 <= 0.0:
@@ -432,7 +445,7 @@ def size_reject_nb(p, sm, q0, px_est, mp):
     return E.RejectReason.NONE
 
 
-@rule(I0, I0, I0, F0, F0, F0, MP, I1, F2, F3)
+@rule(I0, I0, I0, F0, F0, F0, MP, I1, F2, F3, host=False)
 def cap_qty_nb(p, s, side, q, px, fee_rate, mp, mi, af, pf):
     """Cap ``q`` to what cash (buy) or the long position / short margin (sell) allows; returns the
     capped quantity and the RejectReason that capped it (NONE when uncapped)."""
@@ -460,7 +473,7 @@ def cap_qty_nb(p, s, side, q, px, fee_rate, mp, mi, af, pf):
     return q, capped
 
 
-@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, I1, F2, I2, F3, I3, F3)
+@rule(I0, I0, I0, I0, I0, I0, I0, I0, I0, F0, F0, F0, F0, I1, F2, I2, F3, I3, F3, host=False)
 def execute_nb(p, s, bar, ts, oid, side, role, reason, typ, q, px, base, fee_rate, mi, af, ai, pf, fi, ff):
     """Book one execution: cash and position, the fill record, the 30-day volume and the bar's used
     volume; returns its notional."""
@@ -490,10 +503,11 @@ def execute_nb(p, s, bar, ts, oid, side, role, reason, typ, q, px, base, fee_rat
 # ############# Fills ############# #
 
 
-@rule(I0, I0, F0, I0, I0, I0, I0, I0, F3, F2, MP, I1, TIERS, F2, I2, F3, I3, F3, I3, F3, I3)
-def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, tiers, af, ai, pf, oi, of,
-                 fi, ff, ei):
+@rule(I0, I0, F0, I0, I0, I0, I0, I0, MARKET_T, BOOK_T, host=False)
+def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, m, b):
     """Execute as much of order ``k`` as the bar, cash and margin allow at ``base``; returns the qty."""
+    bars, sigma, mp, mi, tiers = m.bars, m.sigma, m.mp, m.mi, m.tiers
+    af, ai, pf, oi, of, fi, ff, ei = b.af, b.ai, b.pf, b.oi, b.of, b.fi, b.ff, b.ei
     s = oi[p, k, E.OI_SYM]
     side = oi[p, k, E.OI_SIDE]
     typ = oi[p, k, E.OI_TYPE]
@@ -562,9 +576,8 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, bars, sigma, mp, mi, 
     return q
 
 
-@rule(I0, I0, F0, I0, I0, F0, I0, I0, I0, F3, F2, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, inline=True)
-def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi, rng, tiers, af, ai, pf, fi, ff,
-                   ei):
+@rule(I0, I0, F0, I0, I0, F0, I0, I0, I0, MARKET_T, BOOK_T, inline=True, host=False)
+def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, m, b):
     """A close-fill market signal on an empty book, as one fused update: exactly what ``submit_nb``
     followed by ``fill_slot_nb`` at the close does for such an order (same checks, draws, ids,
     events, fills and arithmetic, in the same order), without writing, scanning or freeing
@@ -573,6 +586,8 @@ def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, bars, sigma, mp, mi,
     Valid only when the order can neither wait nor rest -- fill at the close, no latency, no
     participation cap -- and no other order is live (so slot 0 is free and no bracket child or
     OCO sibling exists); the caller checks."""
+    bars, sigma, mp, mi, rng, tiers = m.bars, m.sigma, m.mp, m.mi, m.rng, m.tiers
+    af, ai, pf, fi, ff, ei = b.af, b.ai, b.pf, b.fi, b.ff, b.ei
     qty = size if sm == E.SizeMode.QTY else 0.0
     oid = ai[p, E.AI_NEXT_ID]
     ai[p, E.AI_NEXT_ID] = oid + 1
