@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from trading_core.engine import enums as E
 from trading_core.engine.bar import run_block_nb
-from trading_core.engine.packs import B2, F2, F3, I0, I1, I2, I3, MP, TIERS, Book, Market, market_nb
+from trading_core.engine.packs import B2, F2, F3, I0, I1, I2, I3, MP, TIERS, Book, Market
 from trading_core.engine.rules import rule
 
 
@@ -20,16 +20,19 @@ def simulate_parallel_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
     """Batch kernel: blocks of portfolios in parallel (prange), each block time-major over all T bars.
 
     Block edges are multiples of 8 portfolios so two threads never write one cache line of a
-    (T, P) row; a few blocks per thread even out uneven work. Flat arguments (called from Python); the
-    packs are built inside the loop body (a parfor does not take a NamedTuple across its boundary),
-    ``Market`` by ``market_nb`` (the model arrays come C-contiguous or broadcast)."""
+    (T, P) row; a few blocks per thread even out uneven work. Flat arguments (called from Python);
+    the packs are built in the loop body (tuples of views: no copy). ``mp[:, :]`` / ``tiers[:, :, :]``
+    are any-layout views whether the model came C-contiguous (one per portfolio) or broadcast
+    (shared), so ``Market`` has exactly the type ``MARKET_T`` (Numba converts a bare array's layout
+    at a call, not a NamedTuple's fields)."""
     P = af.shape[0]
     n_units = (P + 7) // 8
     n_blk = max(1, min(n_units, mi[E.MI_N_BLOCKS]))
     for blk in prange(n_blk):
         p0 = min(P, (blk * n_units // n_blk) * 8)
         p1 = min(P, ((blk + 1) * n_units // n_blk) * 8)
-        m = market_nb(ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers)
+        m = Market(ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp[:, :], mi, rng,
+                   tiers[:, :, :])
         run_block_nb(p0, p1, T, bar0, m, Book(af, ai, pf, oi, of, fi, ff, ei, series, pos_series))
 
 

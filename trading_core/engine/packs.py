@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 from numba import types as nt
 
 I0, F0 = nt.int64, nt.float64  # scalars
@@ -67,11 +66,3 @@ class Book(NamedTuple):
 
 MARKET_T = nt.NamedTuple([I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS], Market)
 BOOK_T = nt.NamedTuple([F2, I2, F3, I3, F3, I3, F3, I3, F3, F3], Book)
-
-
-@njit((I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS), cache=True)
-def market_nb(ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers):
-    """``Market`` of exactly ``MARKET_T`` from arrays of any compatible layout: Numba converts a
-    C-contiguous model array to any layout at a call, but not a NamedTuple holding one, so a lazily
-    typed kernel (``cpu.simulate_parallel_nb``, given a per-portfolio model) builds its pack here."""
-    return Market(ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers)
