@@ -9,7 +9,7 @@ in the flat arrays described in ``enums``. The trunk of a bar (``bar.run_block_n
 ``match_point_nb`` / ``process_queue_nb`` / ``signal_nb`` -> ``fill_slot_nb`` / ``submit_nb``) passes
 them as two packs (``packs``): ``m`` (``Market``, the read-only inputs) and ``b`` (``Book``, the
 mutable state and records), after its scalars. Leaf rules take the few arrays they touch: Numba
-passes a pack as all of its arrays' fields, so a pack at every leaf call made a cold compile ~15 %
+passes a pack as all of its arrays' fields, so a pack at every leaf call made a cold start ~13 %
 slower.
 
 Floating-point note: the CPU kernel, the CUDA kernel and ``reference.py`` perform the arithmetic in
