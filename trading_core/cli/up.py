@@ -141,6 +141,10 @@ def _up(args: argparse.Namespace) -> int:
             if rc != 0:
                 print("trading: loading the sample data failed; see above", file=sys.stderr)
                 return rc
+    from ..ml.registry import Registry
+
+    if Registry.from_config(cfg.models, data_dir).ensure_store():
+        print(f"Created the MLflow store {cfg.models.tracking.tracking_uri(data_dir)}", flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     background: list[tuple[subprocess.Popen[bytes], str, Path]] = []  # (process, what it is, its log)
     # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
