@@ -10,7 +10,7 @@ from __future__ import annotations
 from numba import njit
 
 from trading_core.engine import enums as E
-from trading_core.engine.packs import BOOK_T, F0, F2, F3, I0, I2, I3, MARKET_T, MP
+from trading_core.engine.packs import BARS, BOOK_T, F0, F2, F3, I0, I2, I3, MARKET_T, MP
 from trading_core.engine.rules import (
     close_slot_nb,
     draw_nb,
@@ -31,10 +31,10 @@ from trading_core.engine.rules import (
 # below is false and the arithmetic is unchanged.
 
 
-@rule(F3, I0, I0, inline=True, host=False)
+@rule(BARS, I0, I0, inline=True, host=False)
 def closed_nb(bars, t_row, s):
     """True when symbol ``s`` has no bar at row ``t_row`` (NaN close)."""
-    c = bars[E.B_CLOSE, t_row, s]
+    c = bars[E.B_CLOSE][t_row, s]
     return c != c
 
 
@@ -51,7 +51,7 @@ def trail_level_nb(p, k, ref, oi, of):
     return ref * (1.0 + of[p, k, E.OF_TRAIL_PCT])
 
 
-@rule(I0, I0, I0, I0, F3, I3, F3, I2, I3, host=False)
+@rule(I0, I0, I0, I0, BARS, I3, F3, I2, I3, host=False)
 def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
     """Expire GTD orders, then activate orders whose latency has elapsed."""
     for k in range(oi.shape[1]):
@@ -74,7 +74,7 @@ def start_bar_nb(p, t_row, bar, ts, bars, oi, of, ai, ei):
             oi[p, k, E.OI_EXP_BAR] = bar + nb_ if nb_ > 0 else -1
             typ = oi[p, k, E.OI_TYPE]
             if typ == E.OrderType.TRAILING_STOP or typ == E.OrderType.TRAILING_STOP_PCT:
-                ref = bars[E.B_OPEN, t_row, oi[p, k, E.OI_SYM]]
+                ref = bars[E.B_OPEN][t_row, oi[p, k, E.OI_SYM]]
                 of[p, k, E.OF_REF] = ref
                 of[p, k, E.OF_STOP] = trail_level_nb(p, k, ref, oi, of)
 
@@ -89,8 +89,8 @@ def match_point_nb(p, pt, t_row, bar, ts, m, b):
         if oi[p, k, E.OI_STATUS] != E.OrderStatus.ACTIVE:
             continue
         s = oi[p, k, E.OI_SYM]
-        o = bars[E.B_OPEN, t_row, s]
-        c = bars[E.B_CLOSE, t_row, s]
+        o = bars[E.B_OPEN][t_row, s]
+        c = bars[E.B_CLOSE][t_row, s]
         if c != c:
             continue  # no bar of this symbol here (closed market): nothing of it fills or triggers
         if pt == 0:
@@ -98,9 +98,9 @@ def match_point_nb(p, pt, t_row, bar, ts, m, b):
         elif pt == 3:
             price = c
         elif (c >= o) == (pt == 1):
-            price = bars[E.B_LOW, t_row, s]
+            price = bars[E.B_LOW][t_row, s]
         else:
-            price = bars[E.B_HIGH, t_row, s]
+            price = bars[E.B_HIGH][t_row, s]
         typ = oi[p, k, E.OI_TYPE]
         side = oi[p, k, E.OI_SIDE]
         buy = side == E.Side.BUY
@@ -265,7 +265,7 @@ def signal_nb(p, t_row, bar, ts, m, b):
         close_first = state == 1
     ai[p, E.AI_SIGTGT] = tgt
     arrival = bar + mi[E.MI_FILL_NEXT]
-    c = bars[E.B_CLOSE, t_row, s]
+    c = bars[E.B_CLOSE][t_row, s]
     if close_first:
         _signal_order_nb(p, arrival, E.SizeMode.CLOSE, 0.0, side, s, c, t_row, bar, ts, m, b)
     if tgt != 0:
@@ -273,7 +273,7 @@ def signal_nb(p, t_row, bar, ts, m, b):
         _signal_order_nb(p, arrival, sm, sig_f[p, 0], side, s, c, t_row, bar, ts, m, b)
 
 
-@rule(I0, I0, I0, I0, F3, MP, F2, F3, F3, F3, I0, I0, host=False)
+@rule(I0, I0, I0, I0, BARS, MP, F2, F3, F3, F3, I0, I0, host=False)
 def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, series_on, pos_on):
     """Borrow cost on shorts, then mark to the close and record equity, cash and position."""
     cash = af[p, E.AF_CASH]
@@ -286,7 +286,7 @@ def end_bar_nb(p, t_row, single, sym, bars, mp, af, pf, series, pos_series, seri
     borrow = mp[p, E.MP_BORROW]
     eq = 0.0
     for s in range(lo, hi):
-        c = bars[E.B_CLOSE, t_row, s]
+        c = bars[E.B_CLOSE][t_row, s]
         if c != c:
             c = pf[p, s, E.PF_LAST]  # closed: valued at its last traded close
         q = pf[p, s, E.PF_QTY]
@@ -374,7 +374,7 @@ def run_block_nb(p0, p1, T, bar0, m, b):
             sym = sig_i[p, 1]
             if sig_i[p, 3] == 1 and not (borrow_on and pf[p, sym, E.PF_QTY] < 0.0):
                 # end_bar_nb(single=1) without a borrow charge: cash is unchanged
-                c = bars[E.B_CLOSE, t, sym]
+                c = bars[E.B_CLOSE][t, sym]
                 if c != c:
                     c = pf[p, sym, E.PF_LAST]  # closed: valued at its last traded close
                 q = pf[p, sym, E.PF_QTY]

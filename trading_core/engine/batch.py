@@ -27,7 +27,7 @@ from trading_core.engine.state import (
 def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, models: PortfolioModels, cash, seed: int, device: str,
                allow_short: bool, pos_series_on: bool, save_series: bool, P: int, fill_cap: int,
                ev_cap: int) -> SimResult:
-    T, S = bars.shape[1], bars.shape[2]
+    T, S = bars[E.B_CLOSE].shape
     bar_ms = bar_ms_of(ts)
     model = models.base
     mp, mi, tiers = models.arrays(P, bar_ms, allow_short=allow_short)
@@ -35,7 +35,7 @@ def _run_batch(ts, bars, entries, exits, sig_i, sig_f, orders, models: Portfolio
     mi[E.MI_POS_SERIES] = int(pos_series_on and save_series)
     mi[E.MI_N_BLOCKS] = 4 * numba.get_num_threads()
     if models.impact_on:
-        sigma = ewm_sigma_nb(np.ascontiguousarray(bars[E.B_CLOSE]), model.vol_lambda(),
+        sigma = ewm_sigma_nb(bars[E.B_CLOSE], model.vol_lambda(),
                                 np.zeros(S), np.zeros(S))
     else:
         sigma = np.zeros((1, 1))
@@ -102,7 +102,7 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
         # by the impact term
         planes = (3, 4) if models.impact_on else (3,)
     bars = stack_bars(open, high, low, close, volume, planes)
-    T, S = bars.shape[1], bars.shape[2]
+    T, S = bars[E.B_CLOSE].shape
     if entries.shape != exits.shape or entries.shape[0] != T:
         raise ValueError(f"entries/exits must be (T={T}, P) and equal, got {entries.shape} and {exits.shape}")
     symbol_of = np.zeros(P, np.int64) if symbol_of is None else np.asarray(symbol_of, np.int64)

@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from trading_core.engine import enums as E
 from trading_core.engine.bar import run_block_nb
-from trading_core.engine.packs import B2, F2, F3, I0, I1, I2, I3, MP, TIERS, Book, Market
+from trading_core.engine.packs import B2, BARS, F2, F3, I0, I1, I2, I3, MP, TIERS, Book, Market
 from trading_core.engine.rules import rule
 
 
@@ -36,7 +36,7 @@ def simulate_parallel_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f,
         run_block_nb(p0, p1, T, bar0, m, Book(af, ai, pf, oi, of, fi, ff, ei, series, pos_series))
 
 
-@rule(I0, I0, I1, F3, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
+@rule(I0, I0, I1, BARS, F2, B2, B2, I2, F2, I2, F2, I1, MP, I1, F2, TIERS, F2, I2, F3, I3, F3, I3, F3, I3, F3, F3)
 def simulate_serial_nb(T, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
                        tiers, af, ai, pf, oi, of, fi, ff, ei, series, pos_series):
     """Same as ``simulate_parallel_nb`` without the thread pool (streaming steps, tiny batches)."""

@@ -513,7 +513,7 @@ def fill_slot_nb(p, k, base, role, reason, t_row, bar, ts, m, b):
     typ = oi[p, k, E.OI_TYPE]
     tif = oi[p, k, E.OI_TIF]
     lot = mp[p, E.MP_LOT]
-    vol_bar = bars[E.B_VOLUME, t_row, s]
+    vol_bar = bars[E.B_VOLUME][t_row, s]
     sig = 0.0
     if mp[p, E.MP_IMPACT] > 0.0:
         sig = sigma[t_row, s]
@@ -597,7 +597,7 @@ def signal_fill_nb(p, sm, size, side, s, c, t_row, bar, ts, m, b):
         return
     ai[p, E.AI_SEQ] = ai[p, E.AI_SEQ] + 3
     event_nb(p, ai, ei, s, bar, ts, oid, E.EventKind.ACCEPTED, 0)
-    vol_bar = bars[E.B_VOLUME, t_row, s]
+    vol_bar = bars[E.B_VOLUME][t_row, s]
     sig = 0.0
     if mp[p, E.MP_IMPACT] > 0.0:
         sig = sigma[t_row, s]

@@ -65,18 +65,24 @@ def bar_ms_of(ts: np.ndarray) -> float:
     return 60_000.0
 
 
-def stack_bars(open_, high, low, close, volume, planes: tuple[int, ...] = (0, 1, 2, 3, 4)) -> np.ndarray:
-    """(5, T, S) bar planes (open, high, low, close, volume); planes not in ``planes`` stay zero
-    (``np.zeros`` maps them lazily, so an unused plane costs neither time nor memory)."""
+def stack_bars(open_, high, low, close, volume,
+               planes: tuple[int, ...] = (0, 1, 2, 3, 4)) -> tuple[np.ndarray, ...]:
+    """The five bar planes (open, high, low, close, volume) as writable C-contiguous float64 (T, S)
+    arrays: a caller's array that already is one goes in as it is (no copy); a read-only one (a
+    polars or Arrow view) is copied, as the compiled kernels take writable arrays; planes not in
+    ``planes`` are one shared zero array (``np.zeros`` maps it lazily, so an unused plane costs
+    neither time nor memory)."""
     close = np.asarray(close, np.float64)
     if close.ndim == 1:
         close = close[:, None]
     T, S = close.shape
-    bars = np.zeros((E.N_B, T, S), np.float64)
-    for i, a in enumerate((open_, high, low, close, volume)):
-        if i in planes:
-            bars[i] = np.asarray(a, np.float64).reshape(T, S)
-    return bars
+    zero = np.zeros((T, S), np.float64)
+    return tuple(_plane(a, T, S) if i in planes else zero for i, a in enumerate((open_, high, low, close, volume)))
+
+
+def _plane(a: np.ndarray, T: int, S: int) -> np.ndarray:
+    x = np.ascontiguousarray(np.asarray(a, np.float64).reshape(T, S))
+    return x if x.flags.writeable else x.copy()
 
 
 def orders_to_queue(orders: np.ndarray, P: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -126,7 +126,8 @@ def stream_bar_nb(ts_val, bar0, o, h, lo, c, v, ent_in, ex_in, has_sig, reset_oq
         ai[p, E.AI_NEV] = 0
         if reset_oq:
             ai[p, E.AI_OQ] = 0
-    simulate_serial_nb(1, bar0, ts, bars, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
+    planes = (bars[E.B_OPEN], bars[E.B_HIGH], bars[E.B_LOW], bars[E.B_CLOSE], bars[E.B_VOLUME])
+    simulate_serial_nb(1, bar0, ts, planes, sigma, entries, exits, sig_i, sig_f, oq_i, oq_f, oq_end, mp, mi, rng,
                        tiers, af, ai, pf, oi, of, fi, ff, ei, series, _v3(fbuf, lay, LF_POS))
     nf = 0
     ne = 0
@@ -338,7 +339,7 @@ class Engine:
                 st.ai[:, E.AI_OQ] = 0
             st.ai[:, E.AI_NFILL] = 0
             st.ai[:, E.AI_NEV] = 0
-            self._kernel(1, self.bar, self._ts, b, self._sigma, self._ent, self._ex, self._sig_i, self._sig_f, oq_i,
+            self._kernel(1, self.bar, self._ts, tuple(b), self._sigma, self._ent, self._ex, self._sig_i, self._sig_f, oq_i,
                          oq_f, self._oq_end, self._mp, self._mi, st.rng, self._tiers, st.af, st.ai, st.pf, st.oi,
                          st.of, self._fi, self._ff, self._ei, self._series, self._pos_dummy)
             nf, ne = int(st.ai[:, E.AI_NFILL].max()), int(st.ai[:, E.AI_NEV].max())
