@@ -111,8 +111,7 @@ def page(stack: Stack) -> Iterator[object]:
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        # containers (CI) may have a small or read-only /dev/shm: Chromium's shared memory goes to /tmp
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         pg = browser.new_page(viewport={"width": 1440, "height": 1000})
         yield pg
         browser.close()

@@ -12,8 +12,8 @@ life of the process, so a crash releases it) makes a second ``trading up`` refus
 naming the running one, before it starts anything; a port held by another program is refused
 the same way.
 
-Next to the services it starts a background Numba warm-up (``warm_up``, in its own process,
-logging to ``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling
+Once MLflow answers (its store exists then: the warm-up reads the champion through it) it starts a
+background Numba warm-up (``warm_up``, in its own process, logging to ``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling
 them once fills the on-disk cache and the first ``trading backtest`` after ``make run`` loads
 them instead of compiling them for about a minute. ``--no-warmup`` skips it. Once MLflow
 answers, ``trading models bootstrap`` trains and registers the first champion on the offline
@@ -141,10 +141,6 @@ def _up(args: argparse.Namespace) -> int:
             if rc != 0:
                 print("trading: loading the sample data failed; see above", file=sys.stderr)
                 return rc
-    from ..ml.registry import Registry
-
-    if Registry.from_config(cfg.models, data_dir).ensure_store():
-        print(f"Created the MLflow store {cfg.models.tracking.tracking_uri(data_dir)}", flush=True)
     procs: list[subprocess.Popen[bytes]] = []
     background: list[tuple[subprocess.Popen[bytes], str, Path]] = []  # (process, what it is, its log)
     # SIGTERM (a supervisor, `timeout`, `kill`) must stop the services like Ctrl-C does; they run
@@ -160,12 +156,15 @@ def _up(args: argparse.Namespace) -> int:
         warning = cfg.services.exposure_warning()
         if warning:
             print(f"trading: {warning}", file=sys.stderr, flush=True)
-        if args.warmup:
-            background.append((start_warmup(logs / WARMUP_LOG, env=env, cwd=PROJECT_ROOT), "the Numba warm-up",
-                               logs / WARMUP_LOG))
         t0 = time.monotonic()
         pending = {svc.name: svc for svc in services}
         bootstrapped = not args.models
+        # The warm-up reads the champion (strategy ml_signal) through an MLflow client, which creates a
+        # fresh SQLite store on first open: started before the server had created it, the two raced in
+        # the store's migrations and the server died ("expected to match one row ... in
+        # 'alembic_version'"). The server answers only once its store exists, so the warm-up (and the
+        # bootstrap) start then.
+        warming = not args.warmup
         reaped: set[int] = set()
         while all(p.poll() is None for p in procs):
             _reap_finished(background, reaped)
@@ -174,6 +173,10 @@ def _up(args: argparse.Namespace) -> int:
                     del pending[name]
                     if not pending:
                         print(f"All services answer ({time.monotonic() - t0:.0f} s).", flush=True)
+            if not warming and "MLflow" not in pending:
+                warming = True
+                background.append((start_warmup(logs / WARMUP_LOG, env=env, cwd=PROJECT_ROOT), "the Numba warm-up",
+                                   logs / WARMUP_LOG))
             if not bootstrapped and "MLflow" not in pending:
                 bootstrapped = True
                 boot_log = logs / "models-bootstrap.log"

@@ -130,20 +130,6 @@ class Registry:
             self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
         return self._client
 
-    def ensure_store(self) -> bool:
-        """Create the store's tables now if its SQLite file does not exist yet; True when it did.
-
-        Every MLflow client (and the server) creates and migrates a fresh SQLite store on first
-        open. Two of them doing it at once race in alembic and one dies ("expected to match one row
-        when updating ... in 'alembic_version'"): ``trading up`` hit it when the Numba warm-up read
-        the champion while the server was creating the store. So the stack creates the store once,
-        before anything that reads it starts."""
-        if not self.uri.startswith("sqlite:///") or Path(self.uri.removeprefix("sqlite:///")).exists():
-            return False
-        self.client.search_experiments(max_results=1)  # the tracking store: creates and migrates the tables
-        self.client.search_registered_models(max_results=1)  # the registry store, same file
-        return True
-
     def experiment_id(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment)
         if exp is not None:

@@ -101,40 +101,42 @@ def test_stack_services_bind_the_configured_host_and_log_under_data_logs() -> No
                                                        "Streamlit": signal.SIGINT}
 
 
-def test_up_creates_the_mlflow_store_first_and_a_dying_service_prints_its_log_tail(
+def test_up_starts_the_warm_up_once_mlflow_answers_and_a_dying_service_prints_its_log_tail(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    # CI saw only "MLflow stopped (exit 1); see <a log nobody can open>": the reason must be in up's output
+    # CI saw only "MLflow stopped (exit 1); see <a log nobody can open>": the reason must be in up's output.
+    # The reason was the warm-up opening the MLflow store (reading the champion) while the server was
+    # still creating it: two processes migrating one fresh SQLite file race and the server dies.
     import trading_core.cli.up as up
 
     monkeypatch.setenv("TRADING_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
     logs = tmp_path / "data" / "logs"
-    db = tmp_path / "data" / "mlflow" / "mlflow.db"
-    # the store exists, tables and all, before any service (or the warm-up, which reads the champion)
-    # starts: two processes creating one fresh SQLite store race in its migrations
-    check = tmp_path / "check_store.py"
-    check.write_text("import sqlite3, sys\n"
-                     f"con = sqlite3.connect({str(db)!r})\n"
-                     "names = [r[0] for r in con.execute('select name from sqlite_master')]\n"
-                     "print('store tables:', sorted(n for n in names if n in ('experiments', 'registered_models', "
-                     "'alembic_version')))\n")
-    dies = ["sh", "-c", f"'{sys.executable}' '{check}'; echo job execution=$MLFLOW_SERVER_ENABLE_JOB_EXECUTION; "
-                        "echo 'OSError: [Errno 30] Read-only file system' >&2; exit 1"]
+    dies = ["sh", "-c", "sleep 3; echo job execution=$MLFLOW_SERVER_ENABLE_JOB_EXECUTION; "
+                        "echo 'alembic.util.exc.CommandError: Online migration expected to match one row' >&2; exit 1"]
     stand_ins = [up.Service("Dagster", ["sleep", "60"], "http://127.0.0.1:1", 1, logs / "dagster.log"),
                  up.Service("MLflow", dies, "http://127.0.0.1:2", 2, logs / "mlflow.log"),
                  up.Service("Streamlit", ["sleep", "60"], "http://127.0.0.1:3", 3, logs / "streamlit.log")]
-    monkeypatch.setattr(up, "stack_services", lambda *a, **k: stand_ins)
-    monkeypatch.setattr(up, "_answers", lambda *a, **k: False)
-    monkeypatch.setattr(up.signal, "signal", lambda *a: None)
-    assert main(["up", "--no-load", "--no-warmup", "--no-models"]) == 1
-    out, err = capsys.readouterr()
-    assert "MLflow stopped (exit 1)" in err and "Read-only file system" in err
-    # MLflow's job runner (unused here, and the part that needs a writable /dev/shm) is off
-    assert "job execution=false" in err
-    assert "store tables: ['alembic_version', 'experiments', 'registered_models']" in err
-    assert "Created the MLflow store" in out
-    assert "did not stop" not in err  # the sleeping stand-ins stopped on their signal
-    from trading_core.ml.registry import Registry
+    polls = {"mlflow": 0}
+    seen: list[int] = []
 
-    cfg = load_config(None)
-    assert Registry.from_config(cfg.models, Path(cfg.data_dir)).ensure_store() is False  # exists: left alone
+    def answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
+        if port != 2:
+            return False
+        polls["mlflow"] += 1
+        return polls["mlflow"] > 3  # the pre-start port check, then two polls without an answer
+
+    def warm(*a: object, **k: object) -> subprocess.Popen[bytes]:
+        seen.append(polls["mlflow"])
+        return subprocess.Popen(["true"], start_new_session=True)
+
+    monkeypatch.setattr(up, "stack_services", lambda *a, **k: stand_ins)
+    monkeypatch.setattr(up, "_answers", answers)
+    monkeypatch.setattr(up, "start_warmup", warm)
+    monkeypatch.setattr(up.signal, "signal", lambda *a: None)
+    assert main(["up", "--no-load", "--no-models"]) == 1
+    out, err = capsys.readouterr()
+    assert seen == [4]  # started once, right after MLflow first answered
+    assert "MLflow stopped (exit 1)" in err and "expected to match one row" in err
+    # MLflow's job runner (GenAI scorers; it needs a writable /dev/shm) is off
+    assert "job execution=false" in err
+    assert "did not stop" not in err  # the sleeping stand-ins stopped on their signal
