@@ -12,11 +12,12 @@ life of the process, so a crash releases it) makes a second ``trading up`` refus
 naming the running one, before it starts anything; a port held by another program is refused
 the same way.
 
-Once MLflow answers (its store exists then: the warm-up reads the champion through it) it starts a
-background Numba warm-up (``warm_up``, in its own process, logging to ``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling
-them once fills the on-disk cache and the first ``trading backtest`` after ``make run`` loads
-them instead of compiling them for about a minute. ``--no-warmup`` skips it. Once MLflow
-answers, ``trading models bootstrap`` trains and registers the first champion on the offline
+Once MLflow answers (its store exists then; the warm-up reads the champion through it), it starts
+a background Numba warm-up (``warm_up``, in its own process, logging to
+``<data_dir>/logs/numba-warmup.log``): every kernel uses ``cache=True``, so compiling them once
+fills the on-disk cache and the first ``trading backtest`` after ``make run`` loads them instead
+of compiling them for about a minute. ``--no-warmup`` skips it. At the same point
+``trading models bootstrap`` trains and registers the first champion on the offline
 data when the registry has none (log: ``models-bootstrap.log``; ``--no-models`` skips it).
 """
 
@@ -128,7 +129,7 @@ def _up(args: argparse.Namespace) -> int:
     env["TRADING_DATA_DIR"] = str(data_dir.resolve())
     env.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     # MLflow's job runner (GenAI scorers, trace archival) is nothing we use, and it makes the server
-    # exit at start where /dev/shm is read-only or full (containers, CI sandboxes).
+    # exit at start where /dev/shm is read-only (some containers and sandboxes).
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     cfg.models.tracking.artifact_dir(data_dir).mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,10 @@ from trading_core.engine.results import SimResult, pack_events, pack_fills
 from trading_core.engine.state import (
     SIZE_MODES,
     bar_ms_of,
+    bar_planes,
     new_state,
     orders_to_queue,
     record_buffer,
-    stack_bars,
 )
 
 
@@ -101,7 +101,7 @@ def simulate_signals(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np
         # signals fill at once at the close and never rest: open/high/low are never read, volume only
         # by the impact term
         planes = (3, 4) if models.impact_on else (3,)
-    bars = stack_bars(open, high, low, close, volume, planes)
+    bars = bar_planes(open, high, low, close, volume, planes)
     T, S = bars[E.B_CLOSE].shape
     if entries.shape != exits.shape or entries.shape[0] != T:
         raise ValueError(f"entries/exits must be (T={T}, P) and equal, got {entries.shape} and {exits.shape}")
@@ -130,7 +130,7 @@ def simulate_orders(ts: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.
     as in ``simulate_signals``."""
     models = PortfolioModels.of(model, int(n_portfolios))
     ts = np.ascontiguousarray(ts, np.int64)
-    bars = stack_bars(open, high, low, close, volume)
+    bars = bar_planes(open, high, low, close, volume)
     P = int(n_portfolios)
     sig_i = np.zeros((P, 4), np.int64)
     sig_f = np.zeros((P, 1), np.float64)

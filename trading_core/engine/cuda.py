@@ -62,15 +62,15 @@ def simulate_kernel(T, bar0, ts, bars3, sigma, entries, exits, sig_i, sig_f, oq_
         _run_portfolio_dev(p, T, bar0, m, b)
 
 
-def simulate_cuda(T: int, bar0: int, ts: np.ndarray, bars: tuple[np.ndarray, ...], sigma: np.ndarray, entries: np.ndarray,
-                  exits: np.ndarray, sig_i: np.ndarray, sig_f: np.ndarray, oq_i: np.ndarray, oq_f: np.ndarray,
-                  oq_end: np.ndarray, mp: np.ndarray, mi: np.ndarray, rng: np.ndarray, tiers: np.ndarray,
+def simulate_cuda(T: int, bar0: int, ts: np.ndarray, bars: tuple[np.ndarray, ...], sigma: np.ndarray,
+                  entries: np.ndarray, exits: np.ndarray, sig_i: np.ndarray, sig_f: np.ndarray, oq_i: np.ndarray,
+                  oq_f: np.ndarray, oq_end: np.ndarray, mp: np.ndarray, mi: np.ndarray, rng: np.ndarray, tiers: np.ndarray,
                   af: np.ndarray, ai: np.ndarray, pf: np.ndarray, oi: np.ndarray, of: np.ndarray, fi: np.ndarray,
                   ff: np.ndarray, ei: np.ndarray, series: np.ndarray, pos_series: np.ndarray) -> None:
     """Same signature and in-place semantics as ``cpu.simulate_parallel_nb``, on the GPU."""
     P = af.shape[0]
-    inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in (ts, np.stack(bars), sigma, entries, exits, sig_i, sig_f, oq_i,
-                                                                oq_f, oq_end, mp, mi, rng, tiers)]
+    inputs = [cuda.to_device(np.ascontiguousarray(a)) for a in (ts, np.stack(bars), sigma, entries, exits, sig_i,
+                                                                sig_f, oq_i, oq_f, oq_end, mp, mi, rng, tiers)]
     mutable = (af, ai, pf, oi, of, fi, ff, ei, series, pos_series)
     dev_mut = [cuda.to_device(a) for a in mutable]
     blocks = max(1, (P + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK)

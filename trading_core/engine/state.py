@@ -65,7 +65,7 @@ def bar_ms_of(ts: np.ndarray) -> float:
     return 60_000.0
 
 
-def stack_bars(open_, high, low, close, volume,
+def bar_planes(open_, high, low, close, volume,
                planes: tuple[int, ...] = (0, 1, 2, 3, 4)) -> tuple[np.ndarray, ...]:
     """The five bar planes (open, high, low, close, volume) as writable C-contiguous float64 (T, S)
     arrays: a caller's array that already is one goes in as it is (no copy); a read-only one (a
@@ -81,6 +81,7 @@ def stack_bars(open_, high, low, close, volume,
 
 
 def _plane(a: np.ndarray, T: int, S: int) -> np.ndarray:
+    """One plane as a writable C-contiguous float64 (T, S) array, a copy only when it must be."""
     x = np.ascontiguousarray(np.asarray(a, np.float64).reshape(T, S))
     return x if x.flags.writeable else x.copy()
 

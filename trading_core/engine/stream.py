@@ -339,9 +339,9 @@ class Engine:
                 st.ai[:, E.AI_OQ] = 0
             st.ai[:, E.AI_NFILL] = 0
             st.ai[:, E.AI_NEV] = 0
-            self._kernel(1, self.bar, self._ts, tuple(b), self._sigma, self._ent, self._ex, self._sig_i, self._sig_f, oq_i,
-                         oq_f, self._oq_end, self._mp, self._mi, st.rng, self._tiers, st.af, st.ai, st.pf, st.oi,
-                         st.of, self._fi, self._ff, self._ei, self._series, self._pos_dummy)
+            self._kernel(1, self.bar, self._ts, tuple(b), self._sigma, self._ent, self._ex, self._sig_i,
+                         self._sig_f, oq_i, oq_f, self._oq_end, self._mp, self._mi, st.rng, self._tiers, st.af,
+                         st.ai, st.pf, st.oi, st.of, self._fi, self._ff, self._ei, self._series, self._pos_dummy)
             nf, ne = int(st.ai[:, E.AI_NFILL].max()), int(st.ai[:, E.AI_NEV].max())
         self._oq_end[:] = 0  # the queue is consumed: the hot path runs with an empty one
         return self._after_step(nf, ne, n_f, n_e)

@@ -7,7 +7,7 @@ import numpy as np
 
 from trading_core.engine import MarketModel, simulate_signals
 from trading_core.engine import enums as E
-from trading_core.engine.state import stack_bars
+from trading_core.engine.state import bar_planes
 
 
 def _bars(T: int = 300, S: int = 2, seed: int = 4) -> tuple[np.ndarray, ...]:
@@ -19,14 +19,14 @@ def _bars(T: int = 300, S: int = 2, seed: int = 4) -> tuple[np.ndarray, ...]:
 
 def test_writable_contiguous_planes_are_used_as_they_are_and_unused_ones_share_one_zero_array() -> None:
     o, h, lo, c, v = _bars()
-    planes = stack_bars(o, h, lo, c, v)
+    planes = bar_planes(o, h, lo, c, v)
     assert all(np.shares_memory(p, a) for p, a in zip(planes, (o, h, lo, c, v), strict=True))  # no copy
-    fast = stack_bars(o, h, lo, c, v, planes=(E.B_CLOSE,))
+    fast = bar_planes(o, h, lo, c, v, planes=(E.B_CLOSE,))
     assert np.shares_memory(fast[E.B_CLOSE], c) and fast[E.B_OPEN] is fast[E.B_VOLUME] and not fast[E.B_OPEN].any()
     col = [np.ascontiguousarray(a[:, 0]) for a in (o, h, lo, c, v)]  # 1-D series: (T, 1) views of them
-    one = stack_bars(*col)
+    one = bar_planes(*col)
     assert one[E.B_CLOSE].shape == (300, 1) and np.shares_memory(one[E.B_CLOSE], col[E.B_CLOSE])
-    strided = stack_bars(o[:, 0], h[:, 0], lo[:, 0], c[:, 0], v[:, 0])  # a column of a wider array
+    strided = bar_planes(o[:, 0], h[:, 0], lo[:, 0], c[:, 0], v[:, 0])  # a column of a wider array
     assert strided[E.B_CLOSE].flags.c_contiguous and np.array_equal(strided[E.B_CLOSE][:, 0], c[:, 0])
 
 
@@ -35,7 +35,7 @@ def test_read_only_planes_are_copied_and_trade_exactly_like_writable_ones() -> N
     ro = tuple(a.copy() for a in (o, h, lo, c, v))
     for a in ro:
         a.flags.writeable = False
-    planes = stack_bars(*ro)
+    planes = bar_planes(*ro)
     assert all(p.flags.writeable and not np.shares_memory(p, a) for p, a in zip(planes, ro, strict=True))
     ts = np.arange(300, dtype=np.int64) * 3_600_000
     ent = np.zeros((300, 2), np.bool_)
